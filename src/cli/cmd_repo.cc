@@ -1,0 +1,348 @@
+// Repository commands: init, key, snapshots, ls, diff, check, repair, locks, unlock.
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+
+#include "cli/common.h"
+#include "repo/check.h"
+#include "repo/keys.h"
+#include "repo/names.h"
+#include "repo/snapshot.h"
+#include "source/tree_walk.h"
+#include "storage/storage.h"
+#include "util/log.h"
+
+namespace lb::cli {
+
+using nlohmann::json;
+
+namespace {
+
+std::string ShortTime(const std::string& rfc) { return rfc.substr(0, 19).replace(10, 1, " "); }
+
+int RunInit() {
+  auto url = RepoUrl();
+  if (!url.ok()) return Fail(url.status());
+  auto pw = ReadPassword();
+  if (!pw.ok()) return Fail(pw.status());
+  auto st = storage::OpenStorage(*url, true);
+  if (!st.ok()) return Fail(st.status());
+  auto id = repo::Repository::Init(**st, *pw);
+  if (!id.ok()) return Fail(id.status());
+  if (Globals().json) PrintJson({{"id", *id}, {"location", (*st)->Location()}});
+  else std::printf("created repository %s at %s\n", id->substr(0, 8).c_str(), (*st)->Location().c_str());
+  return 0;
+}
+
+int RunKeyList() {
+  auto r = OpenRepo(LockMode::kNone, "key list");
+  if (!r.ok()) return Fail(r.status());
+  auto keys = repo::ListKeys(r->repo->storage());
+  if (!keys.ok()) return Fail(keys.status());
+  json out = json::array();
+  for (const auto& k : *keys) {
+    bool current = k.id == r->repo->key_id();
+    if (Globals().json) {
+      out.push_back({{"id", k.id}, {"current", current}, {"host", k.host}, {"user", k.user},
+                     {"created", k.created}, {"kdf", {{"name", "scrypt"}, {"n", k.kdf.n},
+                                                      {"r", k.kdf.r}, {"p", k.kdf.p}}}});
+    } else {
+      std::printf("%s %s  %-12s %-20s %s\n", current ? "*" : " ", k.id.substr(0, 8).c_str(),
+                  k.user.c_str(), k.host.c_str(), ShortTime(k.created).c_str());
+    }
+  }
+  if (Globals().json) PrintJson(out);
+  return 0;
+}
+
+int RunKeyAdd(const std::string& new_pw_file) {
+  std::string file = new_pw_file;
+  if (file.empty())
+    if (const char* f = std::getenv("LIFEBOAT_NEW_PASSWORD_FILE")) file = f;
+  if (file.empty())
+    return Fail(Status(Code::kInvalidArgument, "no new password given")
+                    .WithHint("pass --new-password-file FILE or set LIFEBOAT_NEW_PASSWORD_FILE"));
+  auto pw = ReadPasswordFile(file);
+  if (!pw.ok()) return Fail(pw.status());
+  auto r = OpenRepo(LockMode::kShared, "key add");
+  if (!r.ok()) return Fail(r.status());
+  auto id = repo::AddKey(r->repo->storage(), r->repo->key(), *pw);
+  if (!id.ok()) return Fail(id.status());
+  if (Globals().json) PrintJson({{"id", *id}});
+  else std::printf("added key %s\n", id->substr(0, 8).c_str());
+  return 0;
+}
+
+int RunKeyRemove(const std::string& prefix) {
+  auto r = OpenRepo(LockMode::kExclusive, "key remove");
+  if (!r.ok()) return Fail(r.status());
+  auto keys = repo::ListKeys(r->repo->storage());
+  if (!keys.ok()) return Fail(keys.status());
+  std::vector<std::string> matches;
+  for (const auto& k : *keys)
+    if (!prefix.empty() && k.id.compare(0, prefix.size(), prefix) == 0) matches.push_back(k.id);
+  if (matches.empty()) return Fail(Err(Code::kNotFound, "no key '{}'", prefix));
+  if (matches.size() > 1) return Fail(Err(Code::kInvalidArgument, "key prefix '{}' is ambiguous", prefix));
+  if (matches[0] == r->repo->key_id())
+    return Fail(Status(Code::kFailedPrecondition, "refusing to remove the key in use")
+                    .WithHint("open the repository with another key to remove this one"));
+  if (keys->size() < 2)
+    return Fail(Err(Code::kFailedPrecondition, "refusing to remove the last key"));
+  Status s = r->repo->storage().Remove(repo::KeyName(matches[0]));
+  if (!s.ok()) return Fail(s);
+  std::printf("removed key %s\n", matches[0].substr(0, 8).c_str());
+  return 0;
+}
+
+struct SnapshotFilter {
+  std::string kind, host;
+  std::vector<std::string> tags;
+  bool Match(const repo::Snapshot& s) const {
+    if (!kind.empty() && s.kind != kind) return false;
+    if (!host.empty() && s.host != host) return false;
+    for (const auto& t : tags)
+      if (std::find(s.tags.begin(), s.tags.end(), t) == s.tags.end()) return false;
+    return true;
+  }
+};
+
+int RunSnapshots(const SnapshotFilter& f) {
+  auto r = OpenRepo(LockMode::kNone, "snapshots");
+  if (!r.ok()) return Fail(r.status());
+  std::vector<repo::DamagedSnapshot> damaged;
+  auto snaps = repo::ListSnapshots(*r->repo, &damaged);
+  if (!snaps.ok()) return Fail(snaps.status());
+  for (const auto& d : damaged)
+    LogWarning("snapshot {}: {}", d.id.substr(0, 8), d.error.ToString());
+  if (Globals().json) {
+    json out = json::array();
+    for (const auto& s : *snaps)
+      if (f.Match(s)) out.push_back(s.ToJson(true));
+    PrintJson(out);
+  } else {
+    std::printf("%-8s  %-19s  %-8s  %-16s  %-12s  %s\n", "ID", "Time (UTC)", "Kind", "Host",
+                "Size", "Paths / tags");
+    for (const auto& s : *snaps) {
+      if (!f.Match(s)) continue;
+      std::string paths;
+      for (const auto& p : s.paths) paths += (paths.empty() ? "" : " ") + p;
+      for (const auto& t : s.tags) paths += " #" + t;
+      uint64_t size = s.summary.value("bytes_total", uint64_t{0});
+      std::printf("%-8s  %-19s  %-8s  %-16s  %-12s  %s\n", s.id.Short().c_str(),
+                  ShortTime(s.time).c_str(), s.kind.c_str(), s.host.c_str(),
+                  HumanBytes(size).c_str(), paths.c_str());
+    }
+  }
+  return damaged.empty() ? 0 : ExitCodeFor(Code::kCorruption);
+}
+
+std::string ModeString(const repo::Node& n) {
+  static const char kTypes[] = "?-dlpcbs";
+  std::string s(1, kTypes[int(n.type)]);
+  const char* rwx = "rwxrwxrwx";
+  for (int i = 0; i < 9; ++i) s += (n.mode & (0400 >> i)) ? rwx[i] : '-';
+  return s;
+}
+
+int RunLs(const std::string& ref, const std::string& path) {
+  auto r = OpenRepo(LockMode::kNone, "ls");
+  if (!r.ok()) return Fail(r.status());
+  auto snap = repo::FindSnapshot(*r->repo, ref);
+  if (!snap.ok()) return Fail(snap.status());
+  json out = json::array();
+  Status s = source::WalkTree(*r->repo, snap->tree, path,
+                              [&](const std::string& p, const repo::Node& n) {
+    if (Globals().json) {
+      json e = {{"path", p}, {"type", repo::NodeTypeName(n.type)}, {"mode", n.mode},
+                {"uid", n.uid}, {"gid", n.gid}, {"size", n.size},
+                {"mtime", repo::FormatRfc3339(n.mtime_ns)}};
+      if (n.type == repo::NodeType::kSymlink) e["target"] = n.link_target;
+      out.push_back(std::move(e));
+    } else {
+      std::printf("%s %5u %5u %12llu %s %s%s\n", ModeString(n).c_str(), n.uid, n.gid,
+                  (unsigned long long)n.size, ShortTime(repo::FormatRfc3339(n.mtime_ns)).c_str(),
+                  PrintableName(p).c_str(),
+                  n.type == repo::NodeType::kSymlink
+                      ? (" -> " + PrintableName(n.link_target)).c_str() : "");
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) return Fail(s);
+  if (Globals().json) PrintJson(out);
+  return 0;
+}
+
+int RunDiff(const std::string& a, const std::string& b) {
+  auto r = OpenRepo(LockMode::kNone, "diff");
+  if (!r.ok()) return Fail(r.status());
+  auto sa = repo::FindSnapshot(*r->repo, a);
+  if (!sa.ok()) return Fail(sa.status());
+  auto sb = repo::FindSnapshot(*r->repo, b);
+  if (!sb.ok()) return Fail(sb.status());
+  json out = json::array();
+  uint64_t counts[4] = {};
+  Status s = source::DiffTrees(*r->repo, sa->tree, sb->tree,
+                               [&](source::Change c, const std::string& p, const repo::Node*) {
+    static const char* kSym[] = {"+", "-", "M", "U"};
+    static const char* kName[] = {"added", "removed", "modified", "metadata"};
+    counts[int(c)]++;
+    if (Globals().json) out.push_back({{"change", kName[int(c)]}, {"path", p}});
+    else std::printf("%s    %s\n", kSym[int(c)], PrintableName(p).c_str());
+  });
+  if (!s.ok()) return Fail(s);
+  if (Globals().json) PrintJson(out);
+  else
+    std::printf("\n%llu added, %llu removed, %llu modified, %llu metadata only\n",
+                (unsigned long long)counts[0], (unsigned long long)counts[1],
+                (unsigned long long)counts[2], (unsigned long long)counts[3]);
+  return 0;
+}
+
+int RunCheck(bool read_data, const std::string& subset) {
+  repo::CheckOptions opts;
+  opts.threads = Globals().threads;
+  opts.read_data = read_data;
+  if (!subset.empty()) {
+    std::string v = subset;
+    if (v.back() == '%') v.pop_back();
+    char* end = nullptr;
+    double pct = std::strtod(v.c_str(), &end);
+    if (!end || *end || pct <= 0 || pct > 100)
+      return Fail(Err(Code::kInvalidArgument, "--read-data-subset wants a percentage in (0, 100], "
+                                              "got '{}'", subset));
+    opts.read_data = true;
+    opts.read_fraction = pct / 100.0;
+  }
+  auto r = OpenRepo(LockMode::kShared, "check");
+  if (!r.ok()) return Fail(r.status());
+  auto res = repo::Check(*r->repo, opts);
+  if (!res.ok()) return Fail(res.status());
+  if (Globals().json) {
+    PrintJson({{"ok", res->ok()}, {"errors", res->errors}, {"warnings", res->warnings},
+               {"affected", res->affected}, {"index_files", res->index_files},
+               {"packs", res->packs}, {"snapshots", res->snapshots}, {"trees", res->trees},
+               {"packs_read", res->packs_read}, {"blobs_read", res->blobs_read},
+               {"bytes_read", res->bytes_read}});
+  } else {
+    std::printf("checked %llu index files, %llu packs, %llu snapshots, %llu trees",
+                (unsigned long long)res->index_files, (unsigned long long)res->packs,
+                (unsigned long long)res->snapshots, (unsigned long long)res->trees);
+    if (opts.read_data)
+      std::printf("; read %llu packs, %llu blobs, %s", (unsigned long long)res->packs_read,
+                  (unsigned long long)res->blobs_read, HumanBytes(res->bytes_read).c_str());
+    std::printf("\n");
+    for (const auto& w : res->warnings) std::printf("warning: %s\n", w.c_str());
+    for (const auto& e : res->errors) std::printf("error: %s\n", e.c_str());
+    if (!res->affected.empty()) {
+      std::printf("damage affects:\n");
+      for (const auto& a : res->affected) std::printf("  %s\n", a.c_str());
+    }
+    std::printf(res->ok() ? "no errors were found\n" : "the repository is damaged\n");
+  }
+  return res->ok() ? 0 : ExitCodeFor(Code::kCorruption);
+}
+
+int RunRepairIndex() {
+  auto r = OpenRepo(LockMode::kExclusive, "repair index");
+  if (!r.ok()) return Fail(r.status());
+  auto res = repo::RepairIndex(*r->repo);
+  if (!res.ok()) return Fail(res.status());
+  for (const auto& e : res->errors) std::fprintf(stderr, "warning: %s\n", e.c_str());
+  if (Globals().json)
+    PrintJson({{"packs", res->packs}, {"blobs", res->blobs}, {"bad_packs", res->bad_packs},
+               {"index_files_written", res->index_files_written},
+               {"index_files_removed", res->index_files_removed}, {"errors", res->errors}});
+  else
+    std::printf("indexed %llu blobs in %llu packs; wrote %llu index files, removed %llu\n",
+                (unsigned long long)res->blobs, (unsigned long long)res->packs,
+                (unsigned long long)res->index_files_written,
+                (unsigned long long)res->index_files_removed);
+  return res->bad_packs ? ExitCodeFor(Code::kIncomplete) : 0;
+}
+
+int RunLocks(bool remove, bool all) {
+  auto r = OpenRepo(LockMode::kNone, "locks");
+  if (!r.ok()) return Fail(r.status());
+  if (remove) {
+    auto n = repo::RemoveLocks(r->repo->storage(), all);
+    if (!n.ok()) return Fail(n.status());
+    if (Globals().json) PrintJson({{"removed", *n}});
+    else std::printf("removed %d lock(s)\n", *n);
+    return 0;
+  }
+  auto locks = repo::ListLocks(r->repo->storage());
+  if (!locks.ok()) return Fail(locks.status());
+  json out = json::array();
+  for (const auto& l : *locks) {
+    if (Globals().json)
+      out.push_back({{"id", l.id}, {"host", l.host}, {"user", l.user}, {"pid", l.pid},
+                     {"time", l.time_unix}, {"exclusive", l.exclusive}, {"purpose", l.purpose},
+                     {"stale", l.stale}, {"stale_reason", l.stale_reason}});
+    else
+      std::printf("%s %s %s@%s pid %lld %s%s\n", l.id.substr(0, 8).c_str(),
+                  l.exclusive ? "exclusive" : "shared", l.user.c_str(), l.host.c_str(),
+                  (long long)l.pid, l.purpose.c_str(),
+                  l.stale ? (" STALE: " + l.stale_reason).c_str() : "");
+  }
+  if (Globals().json) PrintJson(out);
+  return 0;
+}
+
+}  // namespace
+
+void AddRepoCommands(CLI::App& app, Runner& run) {
+  app.add_subcommand("init", "create a repository")->callback([&] { run = RunInit; });
+
+  auto* key = app.add_subcommand("key", "manage the keys that open the repository");
+  key->require_subcommand(1);
+  key->add_subcommand("list", "list keys")->callback([&] { run = RunKeyList; });
+  auto* add = key->add_subcommand("add", "add a key for another password");
+  static std::string new_pw_file;
+  add->add_option("--new-password-file", new_pw_file, "file holding the new password");
+  add->callback([&] { run = [] { return RunKeyAdd(new_pw_file); }; });
+  auto* rm = key->add_subcommand("remove", "remove a key");
+  static std::string key_id;
+  rm->add_option("ID", key_id, "key id or unique prefix")->required();
+  rm->callback([&] { run = [] { return RunKeyRemove(key_id); }; });
+
+  static SnapshotFilter filter;
+  auto* snaps = app.add_subcommand("snapshots", "list snapshots");
+  snaps->add_option("--kind", filter.kind, "only this kind (files, logs, command, ...)");
+  snaps->add_option("--host", filter.host, "only this host");
+  snaps->add_option("--tag", filter.tags, "only snapshots with this tag (repeatable)");
+  snaps->callback([&] { run = [] { return RunSnapshots(filter); }; });
+
+  static std::string ls_ref, ls_path;
+  auto* ls = app.add_subcommand("ls", "list the entries of a snapshot");
+  ls->add_option("SNAPSHOT", ls_ref, "snapshot id, prefix or 'latest'")->required();
+  ls->add_option("PATH", ls_path, "only this path and what lies below it");
+  ls->callback([&] { run = [] { return RunLs(ls_ref, ls_path); }; });
+
+  static std::string diff_a, diff_b;
+  auto* diff = app.add_subcommand("diff", "show what changed between two snapshots");
+  diff->add_option("A", diff_a)->required();
+  diff->add_option("B", diff_b)->required();
+  diff->callback([&] { run = [] { return RunDiff(diff_a, diff_b); }; });
+
+  static bool read_data = false;
+  static std::string subset;
+  auto* check = app.add_subcommand("check", "verify the repository");
+  check->add_flag("--read-data", read_data, "also read and verify every blob");
+  check->add_option("--read-data-subset", subset, "read and verify N% of the packs");
+  check->callback([&] { run = [] { return RunCheck(read_data, subset); }; });
+
+  auto* repair = app.add_subcommand("repair", "repair repository structures");
+  repair->require_subcommand(1);
+  repair->add_subcommand("index", "rebuild the index from the packs alone")
+      ->callback([&] { run = RunRepairIndex; });
+
+  static bool unlock_all = false;
+  auto* unlock = app.add_subcommand("unlock", "remove stale locks");
+  unlock->add_flag("--remove-all", unlock_all, "remove every lock, also live ones");
+  unlock->callback([&] { run = [] { return RunLocks(true, unlock_all); }; });
+  app.add_subcommand("locks", "list locks and whether they are stale")
+      ->callback([&] { run = [] { return RunLocks(false, false); }; });
+}
+
+}  // namespace lb::cli

@@ -1,0 +1,83 @@
+#include "cli/common.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "storage/storage.h"
+#include "util/log.h"
+
+namespace lb::cli {
+
+GlobalOptions& Globals() {
+  static GlobalOptions g;
+  return g;
+}
+
+Result<std::string> RepoUrl() {
+  if (!Globals().repo.empty()) return Globals().repo;
+  if (const char* r = std::getenv("LIFEBOAT_REPO"); r && *r) return std::string(r);
+  return Status(Code::kInvalidArgument, "no repository given")
+      .WithHint("pass --repo PATH or set LIFEBOAT_REPO");
+}
+
+Result<std::string> ReadPasswordFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return ErrnoStatus(errno, fmt::format("read password file '{}'", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string pw = ss.str();
+  if (!pw.empty() && pw.back() == '\n') pw.pop_back();
+  if (!pw.empty() && pw.back() == '\r') pw.pop_back();
+  if (pw.empty()) return Err(Code::kInvalidArgument, "password file '{}' is empty", path);
+  return pw;
+}
+
+Result<std::string> ReadPassword() {
+  if (!Globals().password_file.empty()) return ReadPasswordFile(Globals().password_file);
+  if (const char* f = std::getenv("LIFEBOAT_PASSWORD_FILE"); f && *f) return ReadPasswordFile(f);
+  if (const char* p = std::getenv("LIFEBOAT_PASSWORD"); p && *p) return std::string(p);
+  return Status(Code::kInvalidArgument, "no password given")
+      .WithHint("set LIFEBOAT_PASSWORD_FILE (or pass --password-file FILE, or set "
+                "LIFEBOAT_PASSWORD)");
+}
+
+Result<OpenedRepo> OpenRepo(LockMode lock, const std::string& purpose) {
+  LB_ASSIGN_OR_RETURN(std::string url, RepoUrl());
+  LB_ASSIGN_OR_RETURN(std::string pw, ReadPassword());
+  auto st = storage::OpenStorage(url, false);
+  if (!st.ok()) {
+    if (st.status().code() == Code::kNotFound)
+      return Status(Code::kFailedPrecondition,
+                    fmt::format("'{}' is not a lifeboat repository (it does not exist)", url))
+          .WithHint("create one with 'lifeboat init'");
+    return st.status();
+  }
+  OpenedRepo out;
+  LB_ASSIGN_OR_RETURN(out.repo, repo::Repository::Open(std::move(*st), pw));
+  if (lock != LockMode::kNone) {
+    LB_ASSIGN_OR_RETURN(out.lock, repo::RepoLock::Acquire(out.repo->storage(),
+                                                          lock == LockMode::kExclusive, purpose));
+  }
+  return out;
+}
+
+int Fail(const Status& s) {
+  std::string text = s.ToString();
+  size_t nl = text.find('\n');
+  std::fprintf(stderr, "error: %s\n", text.substr(0, nl).c_str());
+  if (nl != std::string::npos) std::fprintf(stderr, "%s\n", text.substr(nl + 1).c_str());
+  return ExitCodeFor(s.code());
+}
+
+bool ProgressWanted() { return !Globals().quiet && !Globals().json && isatty(2); }
+
+void PrintJson(const nlohmann::json& j) {
+  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
+}  // namespace lb::cli

@@ -1,0 +1,51 @@
+// What every command shares: global options, the password sources, opening the repository,
+// printing results and mapping a Status to an exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+
+#include "repo/lock.h"
+#include "repo/repository.h"
+
+namespace lb::cli {
+
+struct GlobalOptions {
+  std::string repo;           // --repo, else LIFEBOAT_REPO
+  std::string password_file;  // --password-file, else LIFEBOAT_PASSWORD_FILE / LIFEBOAT_PASSWORD
+  bool json = false;
+  bool quiet = false;
+  int verbose = 0;
+  size_t threads = 0;
+};
+
+GlobalOptions& Globals();
+
+// The repository location; kInvalidArgument when neither --repo nor LIFEBOAT_REPO is set.
+Result<std::string> RepoUrl();
+// Reads the password from --password-file, LIFEBOAT_PASSWORD_FILE or LIFEBOAT_PASSWORD.
+// Never from a flag value. One trailing newline is removed.
+Result<std::string> ReadPassword();
+Result<std::string> ReadPasswordFile(const std::string& path);
+
+struct OpenedRepo {
+  std::unique_ptr<repo::Repository> repo;
+  std::unique_ptr<repo::RepoLock> lock;  // released before repo
+};
+enum class LockMode { kNone, kShared, kExclusive };
+Result<OpenedRepo> OpenRepo(LockMode lock, const std::string& purpose);
+
+// Prints "error: ..." (and the hint) and returns the exit code for the status.
+int Fail(const Status& s);
+bool ProgressWanted();
+void PrintJson(const nlohmann::json& j);
+
+// Each command group registers its subcommands; `run` is set to the chosen command.
+using Runner = std::function<int()>;
+void AddRepoCommands(CLI::App& app, Runner& run);
+void AddFileCommands(CLI::App& app, Runner& run);
+
+}  // namespace lb::cli

@@ -1,0 +1,280 @@
+#include "repo/repository.h"
+
+#include <nlohmann/json.hpp>
+
+#include "repo/names.h"
+#include "util/compress.h"
+#include "util/log.h"
+
+namespace lb::repo {
+
+using nlohmann::json;
+
+namespace {
+constexpr char kConfigAad[] = "lifeboat-config";
+constexpr uint8_t kFileZstd = 1;
+}  // namespace
+
+Result<std::string> Repository::Init(storage::Storage& st, std::string_view passphrase,
+                                     const InitOptions& opts) {
+  auto existing = st.Stat(kConfigName);
+  if (existing.ok())
+    return Err(Code::kAlreadyExists, "'{}' already holds a repository", st.Location());
+  if (existing.status().code() != Code::kNotFound) return existing.status();
+  if (passphrase.empty()) return Err(Code::kInvalidArgument, "the password is empty");
+
+  MasterKey master = MasterKey::Random();
+  Bytes rid(32);
+  crypto::RandomBytes(rid);
+  std::string id = HexEncode(rid);
+  chunk::ChunkerParams cp;
+  json params = {{"chunker_min", cp.min_size},    {"chunker_avg_bits", cp.avg_bits},
+                 {"chunker_max", cp.max_size},    {"zstd_level", opts.zstd_level},
+                 {"pack_size", opts.pack_size}};
+  std::string ptext = params.dump();
+  Bytes sealed = crypto::Seal(master.enc, AsBytes(ptext), AsBytes(kConfigAad));
+  json cfg = {{"format", "lifeboat-repository"},
+              {"version", kFormatVersion},
+              {"id", id},
+              {"created", NowRfc3339()},
+              {"params", HexEncode(sealed)}};
+  // Key first, config last: a repository exists exactly when its config does, and a key
+  // without config (init killed midway) is harmless.
+  LB_RETURN_IF_ERROR(AddKey(st, master, passphrase, opts.kdf).status());
+  std::string text = cfg.dump(2) + "\n";
+  LB_RETURN_IF_ERROR(st.Put(kConfigName, AsBytes(text), {.exclusive = true})
+                         .WithContext("write config"));
+  return id;
+}
+
+Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Storage> st,
+                                                     std::string_view passphrase) {
+  auto text = st->Get(kConfigName);
+  if (!text.ok()) {
+    if (text.status().code() == Code::kNotFound)
+      return Status(Code::kFailedPrecondition,
+                    fmt::format("'{}' is not a lifeboat repository", st->Location()))
+          .WithHint("create one with 'lifeboat init', or check --repo / LIFEBOAT_REPO");
+    return text.status().WithContext("read config");
+  }
+  json cfg;
+  try {
+    cfg = json::parse(AsString(*text));
+  } catch (const std::exception&) {
+    return Err(Code::kFailedPrecondition, "'{}' is not a lifeboat repository (config unreadable)",
+               st->Location());
+  }
+  if (!cfg.is_object() || cfg.value("format", "") != "lifeboat-repository")
+    return Err(Code::kFailedPrecondition, "'{}' is not a lifeboat repository", st->Location());
+  int version = cfg.value("version", 0);
+  if (version > kFormatVersion)
+    return Status(Code::kFailedPrecondition,
+                  fmt::format("repository format version {} is newer than this lifeboat "
+                              "supports ({})", version, kFormatVersion))
+        .WithHint("upgrade lifeboat");
+  if (version < 1)
+    return Err(Code::kFailedPrecondition, "repository format version {} is invalid", version);
+
+  LB_ASSIGN_OR_RETURN(OpenedKey opened, OpenWithPassphrase(*st, passphrase));
+  std::unique_ptr<Repository> r(new Repository());
+  r->key_ = std::move(opened.master);
+  r->key_id_ = std::move(opened.key_id);
+  r->config_.id = cfg.value("id", "");
+  r->config_.version = version;
+  Bytes sealed;
+  if (!HexDecode(cfg.value("params", ""), sealed))
+    return Err(Code::kCorruption, "config: bad params encoding");
+  auto ptext = crypto::Open(r->key_.enc, sealed, AsBytes(kConfigAad));
+  if (!ptext.ok()) return ptext.status().WithContext("config");
+  try {
+    json p = json::parse(AsString(*ptext));
+    r->config_.chunker.min_size = p.at("chunker_min").get<uint32_t>();
+    r->config_.chunker.avg_bits = p.at("chunker_avg_bits").get<uint32_t>();
+    r->config_.chunker.max_size = p.at("chunker_max").get<uint32_t>();
+    r->config_.zstd_level = p.at("zstd_level").get<int>();
+    r->config_.pack_size = p.at("pack_size").get<uint32_t>();
+  } catch (const std::exception& e) {
+    return Err(Code::kCorruption, "config params: {}", e.what());
+  }
+  if (r->config_.chunker.min_size < 64 || r->config_.chunker.max_size > (64u << 20) ||
+      r->config_.chunker.avg_bits < 8 || r->config_.chunker.avg_bits > 26 ||
+      r->config_.pack_size > (1u << 30))
+    return Err(Code::kCorruption, "config params out of range");
+  r->config_.chunker.seed = r->key_.chunker_seed;
+  r->storage_ = std::move(st);
+  return r;
+}
+
+std::string Repository::cache_dir() const { return DefaultCacheRoot() + "/" + config_.id; }
+
+Status Repository::LoadIndex() {
+  LB_ASSIGN_OR_RETURN(auto idx, Index::Load(*storage_, key_, cache_dir()));
+  for (const auto& [id, status] : idx->bad_files())
+    LogWarning("index file {} skipped: {} (run 'lifeboat check')", id.Short(), status.ToString());
+  std::lock_guard lock(index_mu_);
+  index_ = std::move(idx);
+  return Status::Ok();
+}
+
+Result<Index*> Repository::index() {
+  {
+    std::lock_guard lock(index_mu_);
+    if (index_) return index_.get();
+  }
+  LB_RETURN_IF_ERROR(LoadIndex());
+  std::lock_guard lock(index_mu_);
+  return index_.get();
+}
+
+Result<crypto::Id> Repository::SaveFile(std::string_view dir, ByteSpan plaintext) {
+  Bytes inner{kFileZstd};
+  ZstdCompressAppend(plaintext, 3, inner);
+  std::string aad = "lifeboat-" + std::string(dir);
+  Bytes sealed = crypto::Seal(key_.enc, inner, AsBytes(aad));
+  crypto::Id id = crypto::Sha256(sealed);
+  std::string name = std::string(dir) + "/" + id.Hex();
+  LB_RETURN_IF_ERROR(
+      storage_->Put(name, sealed).WithContext(fmt::format("write '{}'", name)));
+  return id;
+}
+
+Result<Bytes> Repository::LoadFile(std::string_view dir, const crypto::Id& id) {
+  std::string name = std::string(dir) + "/" + id.Hex();
+  auto stored = storage_->Get(name);
+  if (!stored.ok()) return stored.status().WithContext(fmt::format("read '{}'", name));
+  if (crypto::Sha256(*stored) != id)
+    return Err(Code::kCorruption, "'{}': content does not match its name", name);
+  std::string aad = "lifeboat-" + std::string(dir);
+  auto inner = crypto::Open(key_.enc, *stored, AsBytes(aad));
+  if (!inner.ok()) return inner.status().WithContext(fmt::format("'{}'", name));
+  if (inner->empty() || (*inner)[0] != kFileZstd)
+    return Err(Code::kCorruption, "'{}': unknown encoding", name);
+  auto plain = ZstdDecompress(ByteSpan(*inner).subspan(1));
+  if (!plain.ok()) return plain.status().WithContext(fmt::format("'{}'", name));
+  return plain;
+}
+
+Result<Bytes> Repository::LoadBlob(const crypto::Id& id) {
+  LB_ASSIGN_OR_RETURN(Index * idx, index());
+  auto loc = idx->Find(id);
+  if (!loc) return Err(Code::kNotFound, "blob {} is not in the index", id.Short());
+  return LoadBlobAt(id, *loc);
+}
+
+Result<Bytes> Repository::LoadBlobAt(const crypto::Id& id, const BlobLocation& loc) {
+  std::string name = PackName(loc.pack);
+  auto sealed = storage_->GetRange(name, loc.offset, loc.length);
+  if (!sealed.ok())
+    return sealed.status().WithContext(fmt::format("read blob {} from pack {}", id.Short(),
+                                                   loc.pack.Short()));
+  auto plain = OpenBlob(key_.enc, key_.id, id, *sealed);
+  if (!plain.ok()) return plain.status().WithContext(fmt::format("pack {}", loc.pack.Short()));
+  return plain;
+}
+
+BlobWriter::BlobWriter(Repository& repo) : repo_(repo) {
+  auto idx = repo.index();
+  index_ = idx.ok() ? *idx : nullptr;
+  if (!idx.ok()) error_ = idx.status();
+}
+
+BlobWriter::~BlobWriter() = default;
+
+bool BlobWriter::Known(const crypto::Id& id) {
+  std::lock_guard lock(mu_);
+  return reserved_.count(id) || (index_ && index_->Has(id));
+}
+
+Result<bool> BlobWriter::Save(BlobType type, const crypto::Id& id, ByteSpan plaintext) {
+  {
+    std::lock_guard lock(mu_);
+    if (!error_.ok()) return error_;
+    if (reserved_.count(id) || index_->Has(id)) return false;
+    reserved_.insert(id);
+  }
+  thread_local Bytes sealed;
+  sealed.clear();
+  SealBlob(repo_.key().enc, id, plaintext, repo_.config().zstd_level, sealed);
+  std::unique_ptr<PackBuilder> full;
+  {
+    std::lock_guard lock(mu_);
+    auto& open = open_[int(type)];
+    if (!open) open = std::make_unique<PackBuilder>(type);
+    open->Add(id, sealed, uint32_t(plaintext.size()));
+    stats_.blobs_new++;
+    stats_.bytes_new_raw += plaintext.size();
+    stats_.bytes_new_stored += sealed.size();
+    if (open->size() >= repo_.config().pack_size) full = std::move(open);
+  }
+  if (sealed.capacity() > (16u << 20)) Bytes().swap(sealed);
+  if (full) {
+    Status s = WritePack(std::move(full));
+    if (!s.ok()) return s;
+  }
+  return true;
+}
+
+Status BlobWriter::WritePack(std::unique_ptr<PackBuilder> pack) {
+  std::vector<PackEntry> entries;
+  BlobType type = pack->type();
+  Bytes bytes = pack->Finish(repo_.key().enc, entries);
+  pack.reset();
+  crypto::Id pid = crypto::Sha256(bytes);
+  Status s = repo_.storage().Put(PackName(pid), bytes);
+  std::vector<IndexPack> to_index;
+  {
+    std::lock_guard lock(mu_);
+    if (!s.ok()) {
+      s = s.WithContext(fmt::format("upload pack '{}'", pid.Short()));
+      if (error_.ok()) error_ = s;
+      return s;
+    }
+    IndexPack ip{pid, type, std::move(entries)};
+    index_->AddPack(ip);
+    unindexed_.push_back(std::move(ip));
+    stats_.packs++;
+    if (unindexed_.size() >= kPacksPerIndexFile) to_index.swap(unindexed_);
+  }
+  if (!to_index.empty()) return WriteIndex(std::move(to_index));
+  return Status::Ok();
+}
+
+Status BlobWriter::WriteIndex(std::vector<IndexPack> packs) {
+  Bytes run = EncodeRun(packs);
+  auto [id, sealed] = SealIndexFile(repo_.key(), run);
+  Status s = repo_.storage().Put(IndexName(id), sealed);
+  std::lock_guard lock(mu_);
+  if (!s.ok()) {
+    s = s.WithContext(fmt::format("upload index '{}'", id.Short()));
+    if (error_.ok()) error_ = s;
+    return s;
+  }
+  stats_.index_files++;
+  return Status::Ok();
+}
+
+Status BlobWriter::Flush() {
+  std::unique_ptr<PackBuilder> packs[3];
+  {
+    std::lock_guard lock(mu_);
+    if (!error_.ok()) return error_;
+    for (int t = 0; t < 3; ++t) packs[t] = std::move(open_[t]);
+  }
+  for (auto& p : packs)
+    if (p && !p->empty()) LB_RETURN_IF_ERROR(WritePack(std::move(p)));
+  std::vector<IndexPack> rest;
+  {
+    std::lock_guard lock(mu_);
+    rest.swap(unindexed_);
+  }
+  if (!rest.empty()) LB_RETURN_IF_ERROR(WriteIndex(std::move(rest)));
+  std::lock_guard lock(mu_);
+  return error_;
+}
+
+WriterStats BlobWriter::stats() {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+}  // namespace lb::repo

@@ -1,0 +1,119 @@
+// An open repository: its config, master key, index, and the operations on sealed files
+// and blobs that every command builds on. docs/repository-format.md is the byte format.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "chunk/fastcdc.h"
+#include "repo/blob.h"
+#include "repo/index.h"
+#include "repo/keys.h"
+#include "repo/pack.h"
+#include "storage/storage.h"
+
+namespace lb::repo {
+
+inline constexpr int kFormatVersion = 1;
+
+struct RepoConfig {
+  std::string id;  // 64 hex digits, random at init
+  int version = kFormatVersion;
+  chunk::ChunkerParams chunker;  // seed comes from the master key
+  int zstd_level = 3;
+  uint32_t pack_size = 16u << 20;
+};
+
+struct InitOptions {
+  int zstd_level = 3;
+  uint32_t pack_size = 16u << 20;
+  const crypto::KdfParams* kdf = nullptr;  // default: DefaultKdfParams()
+};
+
+class Repository {
+ public:
+  // Creates config and the first key. kAlreadyExists if `st` already holds a repository.
+  static Result<std::string> Init(storage::Storage& st, std::string_view passphrase,
+                                  const InitOptions& opts = {});
+  // Opens with a passphrase. kFailedPrecondition: not a repository or newer format;
+  // kWrongKey: no key opens.
+  static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<storage::Storage> st,
+                                                  std::string_view passphrase);
+
+  storage::Storage& storage() { return *storage_; }
+  const RepoConfig& config() const { return config_; }
+  const MasterKey& key() const { return key_; }
+  const std::string& key_id() const { return key_id_; }
+  std::string cache_dir() const;
+
+  // Loads (or reloads) the index; the first call to index() loads it.
+  Status LoadIndex();
+  Result<Index*> index();
+
+  // Sealed files outside packs (snapshots, ...): `dir` is "snapshots" etc. The id is the
+  // SHA-256 of the stored bytes.
+  Result<crypto::Id> SaveFile(std::string_view dir, ByteSpan plaintext);
+  Result<Bytes> LoadFile(std::string_view dir, const crypto::Id& id);
+
+  crypto::Id BlobId(ByteSpan plaintext) const { return crypto::ContentId(key_.id, plaintext); }
+  // Reads a blob through the index and verifies it. kNotFound when the index lacks it.
+  Result<Bytes> LoadBlob(const crypto::Id& id);
+  Result<Bytes> LoadBlobAt(const crypto::Id& id, const BlobLocation& loc);
+
+ private:
+  Repository() = default;
+  std::unique_ptr<storage::Storage> storage_;
+  RepoConfig config_;
+  MasterKey key_;
+  std::string key_id_;
+  std::mutex index_mu_;
+  std::unique_ptr<Index> index_;  // guarded by index_mu_ while loading
+};
+
+struct WriterStats {
+  uint64_t blobs_new = 0;
+  uint64_t bytes_new_raw = 0;     // plaintext bytes of new blobs
+  uint64_t bytes_new_stored = 0;  // sealed bytes of new blobs
+  uint64_t packs = 0;
+  uint64_t index_files = 0;
+};
+
+// Appends blobs to a repository in packs. Thread-safe: many workers call Save at once.
+// Durability order: a pack is Put (durable) before any index file names it; Flush writes
+// the last packs and then their index. Blobs of a writer that is never flushed are debris.
+class BlobWriter {
+ public:
+  explicit BlobWriter(Repository& repo);
+  ~BlobWriter();
+
+  // Stores the blob unless the repository or this writer already has it. Returns true when
+  // it was new. Errors from pack or index writes are returned here and by every later call.
+  Result<bool> Save(BlobType type, const crypto::Id& id, ByteSpan plaintext);
+  // True when the repository or this writer has the blob.
+  bool Known(const crypto::Id& id);
+  Status Flush();
+  WriterStats stats();
+
+  // After this many packs an index file is written, so a killed run leaves most of what it
+  // uploaded indexed and the next run reuses it.
+  static constexpr size_t kPacksPerIndexFile = 8;
+
+ private:
+  Status WritePack(std::unique_ptr<PackBuilder> pack);
+  Status WriteIndex(std::vector<IndexPack> packs);
+
+  Repository& repo_;
+  Index* index_;
+  std::mutex mu_;
+  std::unordered_set<crypto::Id, crypto::IdHash> reserved_;  // guarded by mu_
+  std::unique_ptr<PackBuilder> open_[3];                     // guarded by mu_, by BlobType
+  std::vector<IndexPack> unindexed_;                         // guarded by mu_
+  Status error_;                                             // guarded by mu_
+  WriterStats stats_;                                        // guarded by mu_
+};
+
+}  // namespace lb::repo
