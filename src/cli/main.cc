@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"lifeboat: backup and disaster recovery for PostgreSQL applications"};
   app.require_subcommand(1);
+  // Global options may follow the command too ("lifeboat snapshots --json"); subcommands
+  // created below inherit this.
+  app.fallthrough();
   app.set_version_flag("--version", "lifeboat 0.1.0");
   auto& g = Globals();
   app.add_option("--repo", g.repo, "repository path or URL (default: $LIFEBOAT_REPO)");
