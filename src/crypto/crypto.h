@@ -55,6 +55,10 @@ inline Bytes Seal(const Key& key, ByteSpan plaintext, ByteSpan aad = {}) {
   SealAppend(key, plaintext, aad, out);
   return out;
 }
+// Encrypts in place: buf[pos, pos+12) is overwritten with a random nonce, buf[pos+12, end)
+// is the plaintext and becomes ciphertext, and the 16-byte tag is appended. Same output
+// format as SealAppend, without a second buffer.
+void SealInPlace(const Key& key, Bytes& buf, size_t pos, ByteSpan aad);
 // Decrypts and authenticates; kCorruption ("authentication failed") on any mismatch.
 Result<Bytes> Open(const Key& key, ByteSpan sealed, ByteSpan aad = {});
 

@@ -14,18 +14,21 @@ constexpr size_t kHeaderEntrySize = 1 + 32 + 4 + 4 + 4;
 
 void SealBlob(const crypto::Key& enc, const crypto::Id& id, ByteSpan plaintext, int level,
               Bytes& out) {
-  thread_local Bytes staging;
-  staging.clear();
-  staging.push_back(kCompressionZstd);
-  if (level > 0 && plaintext.size() >= 64) ZstdCompressAppend(plaintext, level, staging);
-  if (level <= 0 || plaintext.size() < 64 || staging.size() >= plaintext.size() + 1) {
-    staging.clear();
-    staging.push_back(kCompressionNone);
-    staging.insert(staging.end(), plaintext.begin(), plaintext.end());
+  // One buffer: [nonce][compression][payload] is built in `out`, then encrypted in place.
+  size_t base = out.size();
+  out.resize(base + crypto::kNonceSize);
+  out.push_back(kCompressionZstd);
+  bool compressed = false;
+  if (level > 0 && plaintext.size() >= 64) {
+    ZstdCompressAppend(plaintext, level, out);
+    compressed = out.size() - base - crypto::kNonceSize - 1 < plaintext.size();
   }
-  crypto::SealAppend(enc, staging, id.bytes, out);
-  // The staging buffer can grow to max chunk size; let it go when it was unusually large.
-  if (staging.capacity() > (16u << 20)) Bytes().swap(staging);
+  if (!compressed) {
+    out.resize(base + crypto::kNonceSize);
+    out.push_back(kCompressionNone);
+    out.insert(out.end(), plaintext.begin(), plaintext.end());
+  }
+  crypto::SealInPlace(enc, out, base, id.bytes);
 }
 
 Result<Bytes> OpenBlob(const crypto::Key& enc, const crypto::Key& id_key, const crypto::Id& id,

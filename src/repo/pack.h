@@ -30,7 +30,9 @@ Result<Bytes> OpenBlob(const crypto::Key& enc, const crypto::Key& id_key, const 
 // Builds one pack in memory. Not thread-safe (callers own one per pack).
 class PackBuilder {
  public:
-  explicit PackBuilder(BlobType type) : type_(type) {}
+  // `reserve`: expected final size, so the buffer is allocated once instead of doubling
+  // (capacity is virtual memory; only bytes written count toward RSS).
+  explicit PackBuilder(BlobType type, size_t reserve = 0) : type_(type) { buf_.reserve(reserve); }
   BlobType type() const { return type_; }
   // Appends a sealed blob.
   void Add(const crypto::Id& id, ByteSpan sealed, uint32_t raw_length);

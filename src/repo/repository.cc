@@ -199,7 +199,9 @@ Result<bool> BlobWriter::Save(BlobType type, const crypto::Id& id, ByteSpan plai
   {
     std::lock_guard lock(mu_);
     auto& open = open_[int(type)];
-    if (!open) open = std::make_unique<PackBuilder>(type);
+    if (!open)
+      open = std::make_unique<PackBuilder>(
+          type, repo_.config().pack_size + repo_.config().chunker.max_size + 4096);
     open->Add(id, sealed, uint32_t(plaintext.size()));
     stats_.blobs_new++;
     stats_.bytes_new_raw += plaintext.size();
