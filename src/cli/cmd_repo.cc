@@ -1,4 +1,7 @@
 // Repository commands: init, key, snapshots, ls, diff, check, repair, locks, unlock.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -24,7 +27,7 @@ std::string ShortTime(const std::string& rfc) { return rfc.substr(0, 19).replace
 int RunInit() {
   auto url = RepoUrl();
   if (!url.ok()) return Fail(url.status());
-  auto pw = ReadPassword();
+  auto pw = ReadSecret();
   if (!pw.ok()) return Fail(pw.status());
   auto st = storage::OpenStorage(*url, true);
   if (!st.ok()) return Fail(st.status());
@@ -45,10 +48,12 @@ int RunKeyList() {
     bool current = k.id == r->repo->key_id();
     if (Globals().json) {
       out.push_back({{"id", k.id}, {"current", current}, {"host", k.host}, {"user", k.user},
+                     {"type", k.key_file ? "key-file" : "password"},
                      {"created", k.created}, {"kdf", {{"name", "scrypt"}, {"n", k.kdf.n},
                                                       {"r", k.kdf.r}, {"p", k.kdf.p}}}});
     } else {
-      std::printf("%s %s  %-12s %-20s %s\n", current ? "*" : " ", k.id.substr(0, 8).c_str(),
+      std::printf("%s %s  %-8s  %-12s %-20s %s\n", current ? "*" : " ",
+                  k.id.substr(0, 8).c_str(), k.key_file ? "key-file" : "password",
                   k.user.c_str(), k.host.c_str(), ShortTime(k.created).c_str());
     }
   }
@@ -56,20 +61,46 @@ int RunKeyList() {
   return 0;
 }
 
-int RunKeyAdd(const std::string& new_pw_file) {
-  std::string file = new_pw_file;
-  if (file.empty())
-    if (const char* f = std::getenv("LIFEBOAT_NEW_PASSWORD_FILE")) file = f;
-  if (file.empty())
-    return Fail(Status(Code::kInvalidArgument, "no new password given")
-                    .WithHint("pass --new-password-file FILE or set LIFEBOAT_NEW_PASSWORD_FILE"));
-  auto pw = ReadPasswordFile(file);
-  if (!pw.ok()) return Fail(pw.status());
+int RunKeyAdd(const std::string& new_pw_file, const std::string& generate) {
+  repo::Secret secret;
+  if (!generate.empty()) {
+    secret = {repo::NewKeyFileContents(), true};
+  } else {
+    std::string file = new_pw_file;
+    if (file.empty())
+      if (const char* f = std::getenv("LIFEBOAT_NEW_PASSWORD_FILE")) file = f;
+    if (file.empty())
+      return Fail(Status(Code::kInvalidArgument, "no new password given")
+                      .WithHint("pass --new-password-file FILE (or set LIFEBOAT_NEW_PASSWORD_FILE),"
+                                " or --generate-key-file FILE"));
+    auto pw = ReadPasswordFile(file);
+    if (!pw.ok()) return Fail(pw.status());
+    secret = {*pw, false};
+  }
   auto r = OpenRepo(LockMode::kShared, "key add");
   if (!r.ok()) return Fail(r.status());
-  auto id = repo::AddKey(r->repo->storage(), r->repo->key(), *pw);
-  if (!id.ok()) return Fail(id.status());
-  if (Globals().json) PrintJson({{"id", *id}});
+  if (!generate.empty()) {
+    // Created exclusively and readable by its owner only, before the key object exists.
+    int fd = ::open(generate.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return Fail(ErrnoStatus(errno, fmt::format("create key file '{}'", generate)));
+    bool ok = ::write(fd, secret.value.data(), secret.value.size()) == ssize_t(secret.value.size());
+    ok = ::fsync(fd) == 0 && ok;
+    ::close(fd);
+    if (!ok) {
+      ::unlink(generate.c_str());
+      return Fail(ErrnoStatus(errno, fmt::format("write key file '{}'", generate)));
+    }
+    secret.value.pop_back();  // the trailing newline, as ReadPasswordFile removes it
+  }
+  auto id = repo::AddKey(r->repo->storage(), r->repo->key(), secret);
+  if (!id.ok()) {
+    if (!generate.empty()) ::unlink(generate.c_str());
+    return Fail(id.status());
+  }
+  if (Globals().json) PrintJson({{"id", *id}, {"key_file", !generate.empty()}});
+  else if (!generate.empty())
+    std::printf("added key %s; its key file is %s (keep it as safe as a password)\n",
+                id->substr(0, 8).c_str(), generate.c_str());
   else std::printf("added key %s\n", id->substr(0, 8).c_str());
   return 0;
 }
@@ -298,9 +329,11 @@ void AddRepoCommands(CLI::App& app, Runner& run) {
   key->require_subcommand(1);
   key->add_subcommand("list", "list keys")->callback([&] { run = RunKeyList; });
   auto* add = key->add_subcommand("add", "add a key for another password");
-  static std::string new_pw_file;
+  static std::string new_pw_file, generate;
   add->add_option("--new-password-file", new_pw_file, "file holding the new password");
-  add->callback([&] { run = [] { return RunKeyAdd(new_pw_file); }; });
+  add->add_option("--generate-key-file", generate,
+                  "create a random key file at this path (mode 600) and add a key for it");
+  add->callback([&] { run = [] { return RunKeyAdd(new_pw_file, generate); }; });
   auto* rm = key->add_subcommand("remove", "remove a key");
   static std::string key_id;
   rm->add_option("ID", key_id, "key id or unique prefix")->required();

@@ -42,13 +42,28 @@ Result<std::string> ReadPassword() {
   if (const char* f = std::getenv("LIFEBOAT_PASSWORD_FILE"); f && *f) return ReadPasswordFile(f);
   if (const char* p = std::getenv("LIFEBOAT_PASSWORD"); p && *p) return std::string(p);
   return Status(Code::kInvalidArgument, "no password given")
-      .WithHint("set LIFEBOAT_PASSWORD_FILE (or pass --password-file FILE, or set "
-                "LIFEBOAT_PASSWORD)");
+      .WithHint("set LIFEBOAT_PASSWORD_FILE or LIFEBOAT_KEY_FILE (or pass --password-file FILE "
+                "/ --key-file FILE, or set LIFEBOAT_PASSWORD)");
+}
+
+Result<repo::Secret> ReadSecret() {
+  auto key_file = [](const std::string& path) -> Result<repo::Secret> {
+    LB_ASSIGN_OR_RETURN(std::string v, ReadPasswordFile(path));
+    return repo::Secret{std::move(v), true};
+  };
+  if (!Globals().key_file.empty()) return key_file(Globals().key_file);
+  if (!Globals().password_file.empty()) {
+    LB_ASSIGN_OR_RETURN(std::string pw, ReadPasswordFile(Globals().password_file));
+    return repo::Secret{std::move(pw), false};
+  }
+  if (const char* f = std::getenv("LIFEBOAT_KEY_FILE"); f && *f) return key_file(f);
+  LB_ASSIGN_OR_RETURN(std::string pw, ReadPassword());
+  return repo::Secret{std::move(pw), false};
 }
 
 Result<OpenedRepo> OpenRepo(LockMode lock, const std::string& purpose) {
   LB_ASSIGN_OR_RETURN(std::string url, RepoUrl());
-  LB_ASSIGN_OR_RETURN(std::string pw, ReadPassword());
+  LB_ASSIGN_OR_RETURN(repo::Secret pw, ReadSecret());
   auto st = storage::OpenStorage(url, false);
   if (!st.ok()) {
     if (st.status().code() == Code::kNotFound)

@@ -16,6 +16,7 @@ namespace lb::cli {
 struct GlobalOptions {
   std::string repo;           // --repo, else LIFEBOAT_REPO
   std::string password_file;  // --password-file, else LIFEBOAT_PASSWORD_FILE / LIFEBOAT_PASSWORD
+  std::string key_file;       // --key-file, else LIFEBOAT_KEY_FILE
   bool json = false;
   bool quiet = false;
   int verbose = 0;
@@ -26,8 +27,10 @@ GlobalOptions& Globals();
 
 // The repository location; kInvalidArgument when neither --repo nor LIFEBOAT_REPO is set.
 Result<std::string> RepoUrl();
-// Reads the password from --password-file, LIFEBOAT_PASSWORD_FILE or LIFEBOAT_PASSWORD.
-// Never from a flag value. One trailing newline is removed.
+// Reads the secret that opens the repository, first found of: --key-file, --password-file,
+// LIFEBOAT_KEY_FILE, LIFEBOAT_PASSWORD_FILE, LIFEBOAT_PASSWORD. Never from a flag value.
+// One trailing newline is removed.
+Result<repo::Secret> ReadSecret();
 Result<std::string> ReadPassword();
 Result<std::string> ReadPasswordFile(const std::string& path);
 

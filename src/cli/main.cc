@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   app.add_option("--password-file", g.password_file,
                  "file holding the password (default: $LIFEBOAT_PASSWORD_FILE, "
                  "$LIFEBOAT_PASSWORD)");
+  app.add_option("--key-file", g.key_file,
+                 "key file that opens the repository without password stretching (default: "
+                 "$LIFEBOAT_KEY_FILE); see 'key add --generate-key-file'");
   app.add_flag("--json", g.json, "machine-readable output");
   app.add_flag("-q,--quiet", g.quiet, "no progress output");
   app.add_flag("-v,--verbose", g.verbose, "more output (repeat for debug)");

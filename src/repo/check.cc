@@ -267,7 +267,7 @@ Result<RepairIndexResult> RepairIndex(Repository& repo) {
     batch_blobs = 0;
     return Status::Ok();
   };
-  std::set<crypto::Id> written;
+  std::set<crypto::Id> bad_packs;
   for (const auto& o : packs) {
     crypto::Id pid;
     if (!IdFromName(o.name, pid)) continue;
@@ -284,6 +284,7 @@ Result<RepairIndexResult> RepairIndex(Repository& repo) {
       }
     }
     if (!header.ok()) {
+      bad_packs.insert(pid);
       res.bad_packs++;
       res.errors.push_back(fmt::format("pack {}: {} (left out of the index)", pid.Short(),
                                        header.status().ToString()));
@@ -296,18 +297,28 @@ Result<RepairIndexResult> RepairIndex(Repository& repo) {
     batch.push_back(std::move(ip));
     if (batch_blobs >= 200000) LB_RETURN_IF_ERROR(flush());
   }
+  // A pack whose header cannot be read may still hold intact blobs: keep what the old index
+  // said about it, so repairing never loses more than the damage itself.
+  if (!bad_packs.empty()) {
+    LB_ASSIGN_OR_RETURN(Index * old, repo.index());
+    std::map<crypto::Id, IndexPack> carried;
+    LB_RETURN_IF_ERROR(old->ForEach([&](const crypto::Id& blob, const BlobLocation& loc) {
+      if (!bad_packs.count(loc.pack)) return Status::Ok();
+      auto& ip = carried[loc.pack];
+      ip.id = loc.pack;
+      ip.type = loc.type;
+      ip.blobs.push_back({blob, loc.type, loc.offset, loc.length, loc.raw_length});
+      return Status::Ok();
+    }));
+    for (auto& [pid, ip] : carried) {
+      res.errors.push_back(fmt::format("pack {}: kept {} entries from the old index", pid.Short(),
+                                       ip.blobs.size()));
+      batch.push_back(std::move(ip));
+    }
+  }
   LB_RETURN_IF_ERROR(flush());
   // New index files are durable; only now may the old ones go.
-  std::set<crypto::Id> keep;
-  LB_RETURN_IF_ERROR(st.List("index/", [&](const storage::ObjectInfo& o) {
-    crypto::Id id;
-    if (IdFromName(o.name, id)) keep.insert(id);
-    return Status::Ok();
-  }));
   for (const auto& id : old_index) {
-    // An index file whose content equals a new one has the same name: keep it.
-    bool rewritten = false;
-    (void)rewritten;
     Status s = st.Remove(IndexName(id));
     if (s.ok()) res.index_files_removed++;
   }

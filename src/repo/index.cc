@@ -223,6 +223,9 @@ Status MergeRuns(const std::vector<const IndexRun*>& runs, const std::vector<cry
                  const fs::path& out_path) {
   fs::path tmp = out_path;
   tmp += ".tmp" + std::to_string(getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus(errno, "cache write '" + tmp.string() + "'");
+  ::close(fd);
   std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
   if (!out) return Err(Code::kIo, "cannot write cache '{}'", tmp.string());
   Bytes head;
@@ -296,13 +299,20 @@ Result<std::unique_ptr<Index>> Index::Load(storage::Storage& st, const MasterKey
 
   // Fetch runs missing from the cache; drop runs of index files that are gone (pruned).
   for (const auto& entry : fs::directory_iterator(dir / "runs", ec)) {
+    // Names that are not ids are another process's files being written: leave them.
     crypto::Id id;
-    if (!crypto::Id::Parse(entry.path().filename().string(), id) || !current.count(id))
+    if (crypto::Id::Parse(entry.path().filename().string(), id) && !current.count(id))
       fs::remove(entry.path(), ec);
   }
   for (const auto& id : current) {
     fs::path p = dir / "runs" / id.Hex();
-    if (fs::exists(p, ec)) continue;
+    if (fs::exists(p, ec)) {
+      // A cached run that no longer validates (torn by a crash, edited) is fetched again.
+      auto m = MapFile(p, 0);
+      if (m.ok()) continue;
+      LogWarning("index cache '{}': {}; fetching it again", p.string(), m.status().ToString());
+      fs::remove(p, ec);
+    }
     auto stored = st.Get(IndexName(id));
     if (!stored.ok()) {
       if (stored.status().code() != Code::kNotFound && stored.status().code() != Code::kCorruption)
@@ -330,8 +340,9 @@ Result<std::unique_ptr<Index>> Index::Load(storage::Storage& st, const MasterKey
     uint8_t nb[4] = {};
     in.read(reinterpret_cast<char*>(nb), 4);
     uint32_t n = GetU32(nb);
-    std::vector<crypto::Id> ids(n);
-    bool ok = bool(in);
+    uint64_t fsize = fs::file_size(merged, ec);
+    bool ok = bool(in) && !ec && uint64_t(n) * 32 + 4 <= fsize;
+    std::vector<crypto::Id> ids(ok ? n : 0);
     for (uint32_t i = 0; ok && i < n; ++i) {
       in.read(reinterpret_cast<char*>(ids[i].bytes.data()), 32);
       ok = bool(in) && current.count(ids[i]);

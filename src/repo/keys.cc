@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 
@@ -64,14 +65,42 @@ std::string HostName() {
 }
 }  // namespace
 
-Result<std::string> AddKey(storage::Storage& st, const MasterKey& master,
-                           std::string_view passphrase, const crypto::KdfParams* kdf_in) {
+namespace {
+// The wrapping key for a key file: its 256 random bits need no stretching, only binding to
+// this key object's salt.
+crypto::Key KeyFileWrap(std::string_view contents, ByteSpan salt) {
+  crypto::Key k;
+  crypto::Key salt_key;
+  std::memcpy(salt_key.bytes.data(), salt.data(), std::min<size_t>(salt.size(), 32));
+  k.bytes = crypto::ContentId(salt_key, AsBytes(contents)).bytes;
+  return k;
+}
+}  // namespace
+
+std::string NewKeyFileContents() {
+  Bytes b(32);
+  crypto::RandomBytes(b);
+  std::string s = HexEncode(b) + "\n";
+  OPENSSL_cleanse(b.data(), b.size());
+  return s;
+}
+
+Result<std::string> AddKey(storage::Storage& st, const MasterKey& master, const Secret& secret,
+                           const crypto::KdfParams* kdf_in) {
   crypto::KdfParams kdf = kdf_in ? *kdf_in : DefaultKdfParams();
   if (kdf.salt.size() < 16) {
     kdf.salt.resize(32);
     crypto::RandomBytes(kdf.salt);
   }
-  LB_ASSIGN_OR_RETURN(crypto::Key wrap, crypto::DeriveKey(passphrase, kdf));
+  if (secret.value.empty()) return Err(Code::kInvalidArgument, "the password is empty");
+  crypto::Key wrap;
+  if (secret.is_key_file) {
+    if (secret.value.size() < 32)
+      return Err(Code::kInvalidArgument, "a key file must hold at least 32 bytes");
+    wrap = KeyFileWrap(secret.value, kdf.salt);
+  } else {
+    LB_ASSIGN_OR_RETURN(wrap, crypto::DeriveKey(secret.value, kdf));
+  }
   Bytes plain = master.Serialize();
   Bytes sealed = crypto::Seal(wrap, plain, AsBytes("lifeboat-key"));
   OPENSSL_cleanse(plain.data(), plain.size());
@@ -79,10 +108,10 @@ Result<std::string> AddKey(storage::Storage& st, const MasterKey& master,
             {"created", NowRfc3339()},
             {"host", HostName()},
             {"user", CurrentUser()},
-            {"kdf", "scrypt"},
-            {"n", kdf.n},
-            {"r", kdf.r},
-            {"p", kdf.p},
+            {"kdf", secret.is_key_file ? "none" : "scrypt"},
+            {"n", secret.is_key_file ? 0 : kdf.n},
+            {"r", secret.is_key_file ? 0 : kdf.r},
+            {"p", secret.is_key_file ? 0 : kdf.p},
             {"salt", HexEncode(kdf.salt)},
             {"data", HexEncode(sealed)}};
   std::string text = j.dump(2) + "\n";
@@ -101,17 +130,22 @@ Result<KeyInfo> ParseKeyFile(const std::string& id, ByteSpan text, Bytes* sealed
     info.host = j.value("host", "");
     info.user = j.value("user", "");
     info.created = j.value("created", "");
-    if (j.value("kdf", "") != "scrypt")
+    std::string kdf = j.value("kdf", "");
+    if (kdf != "scrypt" && kdf != "none")
       return Err(Code::kCorruption, "key '{}': unknown kdf", id.substr(0, 8));
+    info.key_file = kdf == "none";
     info.kdf.n = j.at("n").get<uint64_t>();
     info.kdf.r = j.at("r").get<uint32_t>();
     info.kdf.p = j.at("p").get<uint32_t>();
-    if (!HexDecode(j.at("salt").get<std::string>(), info.kdf.salt))
+    if (!HexDecode(j.at("salt").get<std::string>(), info.kdf.salt) || info.kdf.salt.size() < 16)
       return Err(Code::kCorruption, "key '{}': bad salt", id.substr(0, 8));
     if (sealed_out && !HexDecode(j.at("data").get<std::string>(), *sealed_out))
       return Err(Code::kCorruption, "key '{}': bad data", id.substr(0, 8));
-    // Refuse absurd parameters from a tampered file before they allocate gigabytes.
-    if (info.kdf.n > (1ull << 22) || info.kdf.r > 32 || info.kdf.p > 16)
+    // Refuse parameters from a tampered file before they allocate gigabytes: at most 1 GiB.
+    if (!info.key_file &&
+        (info.kdf.n < 2 || (info.kdf.n & (info.kdf.n - 1)) || info.kdf.r == 0 ||
+         info.kdf.p == 0 || info.kdf.n > (1ull << 22) || info.kdf.r > 32 || info.kdf.p > 16 ||
+         128ull * info.kdf.n * info.kdf.r * info.kdf.p > (1ull << 30)))
       return Err(Code::kCorruption, "key '{}': kdf parameters out of range", id.substr(0, 8));
     return info;
   } catch (const std::exception& e) {
@@ -120,7 +154,8 @@ Result<KeyInfo> ParseKeyFile(const std::string& id, ByteSpan text, Bytes* sealed
 }
 }  // namespace
 
-Result<OpenedKey> OpenWithPassphrase(storage::Storage& st, std::string_view passphrase) {
+Result<OpenedKey> OpenWithSecret(storage::Storage& st, const Secret& secret,
+                                 const std::function<bool(const MasterKey&)>& verify) {
   std::vector<std::string> ids;
   LB_RETURN_IF_ERROR(st.List("keys/", [&](const storage::ObjectInfo& o) {
     ids.push_back(o.name.substr(5));
@@ -128,30 +163,35 @@ Result<OpenedKey> OpenWithPassphrase(storage::Storage& st, std::string_view pass
   }));
   if (ids.empty())
     return Err(Code::kFailedPrecondition, "repository '{}' has no keys", st.Location());
-  Status last;
+  std::sort(ids.begin(), ids.end());  // a stable order, whatever the backend lists
   for (const auto& id : ids) {
     auto text = st.Get(KeyName(id));
-    if (!text.ok()) {
-      last = text.status();
-      continue;
-    }
+    if (!text.ok()) continue;
     Bytes sealed;
     auto info = ParseKeyFile(id, *text, &sealed);
-    if (!info.ok()) {
-      last = info.status();
-      continue;
+    // One damaged or foreign key object must not stop the others from opening.
+    if (!info.ok() || info->key_file != secret.is_key_file) continue;
+    crypto::Key wrap;
+    if (secret.is_key_file) {
+      wrap = KeyFileWrap(secret.value, info->kdf.salt);
+    } else {
+      auto derived = crypto::DeriveKey(secret.value, info->kdf);
+      if (!derived.ok()) continue;
+      wrap = *derived;
     }
-    LB_ASSIGN_OR_RETURN(crypto::Key wrap, crypto::DeriveKey(passphrase, info->kdf));
     auto plain = crypto::Open(wrap, sealed, AsBytes("lifeboat-key"));
     if (!plain.ok()) continue;  // not this key
     auto master = MasterKey::Parse(*plain);
     OPENSSL_cleanse(plain->data(), plain->size());
-    if (!master.ok()) return master.status();
+    if (!master.ok()) continue;
+    if (verify && !verify(*master)) continue;  // e.g. left by an interrupted init
     return OpenedKey{std::move(*master), id};
   }
-  return Status(Code::kWrongKey, fmt::format("no key in '{}' opens with the given password",
-                                             st.Location()))
-      .WithHint("check LIFEBOAT_PASSWORD_FILE / --password-file");
+  return Status(Code::kWrongKey, fmt::format("no key in '{}' opens with the given {}",
+                                             st.Location(),
+                                             secret.is_key_file ? "key file" : "password"))
+      .WithHint(secret.is_key_file ? "check LIFEBOAT_KEY_FILE / --key-file"
+                                   : "check LIFEBOAT_PASSWORD_FILE / --password-file");
 }
 
 Result<std::vector<KeyInfo>> ListKeys(storage::Storage& st) {

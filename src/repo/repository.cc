@@ -15,13 +15,13 @@ constexpr char kConfigAad[] = "lifeboat-config";
 constexpr uint8_t kFileZstd = 1;
 }  // namespace
 
-Result<std::string> Repository::Init(storage::Storage& st, std::string_view passphrase,
+Result<std::string> Repository::Init(storage::Storage& st, const Secret& secret,
                                      const InitOptions& opts) {
   auto existing = st.Stat(kConfigName);
   if (existing.ok())
     return Err(Code::kAlreadyExists, "'{}' already holds a repository", st.Location());
   if (existing.status().code() != Code::kNotFound) return existing.status();
-  if (passphrase.empty()) return Err(Code::kInvalidArgument, "the password is empty");
+  if (secret.value.empty()) return Err(Code::kInvalidArgument, "the password is empty");
 
   MasterKey master = MasterKey::Random();
   Bytes rid(32);
@@ -38,9 +38,9 @@ Result<std::string> Repository::Init(storage::Storage& st, std::string_view pass
               {"id", id},
               {"created", NowRfc3339()},
               {"params", HexEncode(sealed)}};
-  // Key first, config last: a repository exists exactly when its config does, and a key
-  // without config (init killed midway) is harmless.
-  LB_RETURN_IF_ERROR(AddKey(st, master, passphrase, opts.kdf).status());
+  // Key first, config last: a repository exists exactly when its config does. A key left by
+  // an init killed midway cannot open the config's params, so Open skips it.
+  LB_RETURN_IF_ERROR(AddKey(st, master, secret, opts.kdf).status());
   std::string text = cfg.dump(2) + "\n";
   LB_RETURN_IF_ERROR(st.Put(kConfigName, AsBytes(text), {.exclusive = true})
                          .WithContext("write config"));
@@ -48,7 +48,7 @@ Result<std::string> Repository::Init(storage::Storage& st, std::string_view pass
 }
 
 Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::Storage> st,
-                                                     std::string_view passphrase) {
+                                                     const Secret& secret) {
   auto text = st->Get(kConfigName);
   if (!text.ok()) {
     if (text.status().code() == Code::kNotFound)
@@ -57,37 +57,47 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
           .WithHint("create one with 'lifeboat init', or check --repo / LIFEBOAT_REPO");
     return text.status().WithContext("read config");
   }
-  json cfg;
-  try {
-    cfg = json::parse(AsString(*text));
-  } catch (const std::exception&) {
-    return Err(Code::kFailedPrecondition, "'{}' is not a lifeboat repository (config unreadable)",
-               st->Location());
-  }
-  if (!cfg.is_object() || cfg.value("format", "") != "lifeboat-repository")
-    return Err(Code::kFailedPrecondition, "'{}' is not a lifeboat repository", st->Location());
-  int version = cfg.value("version", 0);
-  if (version > kFormatVersion)
-    return Status(Code::kFailedPrecondition,
-                  fmt::format("repository format version {} is newer than this lifeboat "
-                              "supports ({})", version, kFormatVersion))
-        .WithHint("upgrade lifeboat");
-  if (version < 1)
-    return Err(Code::kFailedPrecondition, "repository format version {} is invalid", version);
-
-  LB_ASSIGN_OR_RETURN(OpenedKey opened, OpenWithPassphrase(*st, passphrase));
   std::unique_ptr<Repository> r(new Repository());
+  Bytes sealed;
+  try {
+    json cfg = json::parse(AsString(*text));
+    if (!cfg.is_object() || !cfg.contains("format") || !cfg["format"].is_string() ||
+        cfg["format"].get<std::string>() != "lifeboat-repository")
+      return Err(Code::kFailedPrecondition, "'{}' is not a lifeboat repository", st->Location());
+    if (!cfg.contains("version") || !cfg["version"].is_number_integer())
+      return Err(Code::kCorruption, "config: 'version' is missing or not a number");
+    int version = cfg["version"].get<int>();
+    if (version > kFormatVersion)
+      return Status(Code::kFailedPrecondition,
+                    fmt::format("repository format version {} is newer than this lifeboat "
+                                "supports ({})", version, kFormatVersion))
+          .WithHint("upgrade lifeboat");
+    if (version < 1)
+      return Err(Code::kFailedPrecondition, "repository format version {} is invalid", version);
+    r->config_.version = version;
+    r->config_.id = cfg.value("id", "");
+    Bytes rid;
+    // The id names the cache directory: only 64 hex digits may reach the file system.
+    if (r->config_.id.size() != 64 || !HexDecode(r->config_.id, rid))
+      return Err(Code::kCorruption, "config: bad repository id");
+    if (!HexDecode(cfg.value("params", ""), sealed))
+      return Err(Code::kCorruption, "config: bad params encoding");
+  } catch (const std::exception& e) {
+    return Err(Code::kCorruption, "config of '{}' is unreadable: {}", st->Location(), e.what());
+  }
+
+  std::string ptext;
+  auto verify = [&](const MasterKey& m) {
+    auto p = crypto::Open(m.enc, sealed, AsBytes(kConfigAad));
+    if (!p.ok()) return false;
+    ptext.assign(AsString(*p));
+    return true;
+  };
+  LB_ASSIGN_OR_RETURN(OpenedKey opened, OpenWithSecret(*st, secret, verify));
   r->key_ = std::move(opened.master);
   r->key_id_ = std::move(opened.key_id);
-  r->config_.id = cfg.value("id", "");
-  r->config_.version = version;
-  Bytes sealed;
-  if (!HexDecode(cfg.value("params", ""), sealed))
-    return Err(Code::kCorruption, "config: bad params encoding");
-  auto ptext = crypto::Open(r->key_.enc, sealed, AsBytes(kConfigAad));
-  if (!ptext.ok()) return ptext.status().WithContext("config");
   try {
-    json p = json::parse(AsString(*ptext));
+    json p = json::parse(ptext);
     r->config_.chunker.min_size = p.at("chunker_min").get<uint32_t>();
     r->config_.chunker.avg_bits = p.at("chunker_avg_bits").get<uint32_t>();
     r->config_.chunker.max_size = p.at("chunker_max").get<uint32_t>();
@@ -96,9 +106,9 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
   } catch (const std::exception& e) {
     return Err(Code::kCorruption, "config params: {}", e.what());
   }
-  if (r->config_.chunker.min_size < 64 || r->config_.chunker.max_size > (64u << 20) ||
-      r->config_.chunker.avg_bits < 8 || r->config_.chunker.avg_bits > 26 ||
-      r->config_.pack_size > (1u << 30))
+  const auto& c = r->config_.chunker;
+  if (c.min_size < 64 || c.max_size > (64u << 20) || c.min_size > c.max_size ||
+      c.avg_bits < 8 || c.avg_bits > 26 || r->config_.pack_size > (1u << 30))
     return Err(Code::kCorruption, "config params out of range");
   r->config_.chunker.seed = r->key_.chunker_seed;
   r->storage_ = std::move(st);
@@ -108,10 +118,10 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<storage::St
 std::string Repository::cache_dir() const { return DefaultCacheRoot() + "/" + config_.id; }
 
 Status Repository::LoadIndex() {
+  std::lock_guard lock(index_mu_);
   LB_ASSIGN_OR_RETURN(auto idx, Index::Load(*storage_, key_, cache_dir()));
   for (const auto& [id, status] : idx->bad_files())
     LogWarning("index file {} skipped: {} (run 'lifeboat check')", id.Short(), status.ToString());
-  std::lock_guard lock(index_mu_);
   index_ = std::move(idx);
   return Status::Ok();
 }

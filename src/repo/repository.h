@@ -37,12 +37,20 @@ struct InitOptions {
 class Repository {
  public:
   // Creates config and the first key. kAlreadyExists if `st` already holds a repository.
-  static Result<std::string> Init(storage::Storage& st, std::string_view passphrase,
+  static Result<std::string> Init(storage::Storage& st, const Secret& secret,
                                   const InitOptions& opts = {});
+  static Result<std::string> Init(storage::Storage& st, std::string_view passphrase,
+                                  const InitOptions& opts = {}) {
+    return Init(st, Secret{std::string(passphrase), false}, opts);
+  }
   // Opens with a passphrase. kFailedPrecondition: not a repository or newer format;
   // kWrongKey: no key opens.
   static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<storage::Storage> st,
-                                                  std::string_view passphrase);
+                                                  const Secret& secret);
+  static Result<std::unique_ptr<Repository>> Open(std::unique_ptr<storage::Storage> st,
+                                                  std::string_view passphrase) {
+    return Open(std::move(st), Secret{std::string(passphrase), false});
+  }
 
   storage::Storage& storage() { return *storage_; }
   const RepoConfig& config() const { return config_; }
@@ -70,8 +78,8 @@ class Repository {
   RepoConfig config_;
   MasterKey key_;
   std::string key_id_;
-  std::mutex index_mu_;
-  std::unique_ptr<Index> index_;  // guarded by index_mu_ while loading
+  std::mutex index_mu_;            // held for the whole load: one load at a time
+  std::unique_ptr<Index> index_;  // guarded by index_mu_
 };
 
 struct WriterStats {

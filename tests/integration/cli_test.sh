@@ -365,12 +365,51 @@ case_concurrent_backups() {
   done
 }
 
+# Known bug, not in the default set: processes that share the index cache (the default
+# ~/.cache/lifeboat) fail with exit 5 while another one appends to the index, because
+# Index::Load removes cache entries it does not know: other processes' temporary files
+# ("cache rename ...: No such file or directory") and runs of index files newer than its
+# own listing ("open cache ...: No such file or directory").
+case_shared_index_cache() {
+  new_repo
+  mkdir -p "$T/src"
+  echo 0 >"$T/src/f"
+  expect_rc 0 lb backup files "$T/src"
+  # One writer adds an index file per backup; three readers load the index meanwhile.
+  (
+    for i in $(seq 1 100); do
+      echo "$i" >"$T/src/f"
+      lb backup files "$T/src" >/dev/null 2>>"$T/writer.err" || echo "writer exit $?" >>"$T/failures"
+    done
+    touch "$T/writer.done"
+  ) &
+  local r
+  for r in 1 2 3; do
+    (
+      while [[ ! -e $T/writer.done ]]; do
+        lb ls latest >/dev/null 2>"$T/reader$r.err" ||
+          echo "reader $r exit $?: $(tr -d '\r' <"$T/reader$r.err" | sed 's/\x1b\[K//g')" >>"$T/failures"
+      done
+    ) &
+  done
+  wait
+  if [[ -s $T/failures ]]; then
+    sort "$T/failures" | uniq -c | head -5 | sed 's/^/  /' >&2
+    fail "$(wc -l <"$T/failures") command(s) failed while sharing the index cache"
+  fi
+}
+
 # ---- runner ----
 
 ALL_CASES=(round_trip unchanged_rebackup open_errors keys tamper unreadable_file locks
   concurrent_backups)
+# Cases that fail until a known bug is fixed; run them by name or with LIFEBOAT_TEST_KNOWN_BUGS=1.
+KNOWN_BUG_CASES=(shared_index_cache)
 CASES=("$@")
-((${#CASES[@]})) || CASES=("${ALL_CASES[@]}")
+if ((${#CASES[@]} == 0)); then
+  CASES=("${ALL_CASES[@]}")
+  [[ ${LIFEBOAT_TEST_KNOWN_BUGS:-0} == 0 ]] || CASES+=("${KNOWN_BUG_CASES[@]}")
+fi
 
 failed=0
 for c in "${CASES[@]}"; do
