@@ -164,6 +164,43 @@ Result<Bytes> Repository::LoadFile(std::string_view dir, const crypto::Id& id) {
   return plain;
 }
 
+Status Repository::PutNamed(const std::string& name, ByteSpan plaintext, int level,
+                            bool exclusive) {
+  Bytes sealed;
+  std::string aad = "lifeboat-object:" + name;
+  // Same inner layout as a blob: [compression][payload], sealed in one buffer.
+  sealed.reserve(plaintext.size() / 2 + 64);
+  sealed.resize(crypto::kNonceSize);
+  bool compressed = false;
+  if (level > 0 && plaintext.size() >= 64) {
+    sealed.push_back(kFileZstd);
+    ZstdCompressAppend(plaintext, level, sealed);
+    compressed = sealed.size() - crypto::kNonceSize - 1 < plaintext.size();
+  }
+  if (!compressed) {
+    sealed.resize(crypto::kNonceSize);
+    sealed.push_back(0);
+    sealed.insert(sealed.end(), plaintext.begin(), plaintext.end());
+  }
+  crypto::SealInPlace(key_.enc, sealed, 0, AsBytes(aad));
+  return storage_->Put(name, sealed, {.exclusive = exclusive})
+      .WithContext(fmt::format("write '{}'", name));
+}
+
+Result<Bytes> Repository::GetNamed(const std::string& name) {
+  auto stored = storage_->Get(name);
+  if (!stored.ok()) return stored.status();
+  std::string aad = "lifeboat-object:" + name;
+  auto inner = crypto::Open(key_.enc, *stored, AsBytes(aad));
+  if (!inner.ok()) return inner.status().WithContext(fmt::format("'{}'", name));
+  if (inner->empty()) return Err(Code::kCorruption, "'{}': empty payload", name);
+  if ((*inner)[0] == 0) return Bytes(inner->begin() + 1, inner->end());
+  if ((*inner)[0] != kFileZstd) return Err(Code::kCorruption, "'{}': unknown encoding", name);
+  auto plain = ZstdDecompress(ByteSpan(*inner).subspan(1));
+  if (!plain.ok()) return plain.status().WithContext(fmt::format("'{}'", name));
+  return plain;
+}
+
 Result<Bytes> Repository::LoadBlob(const crypto::Id& id) {
   LB_ASSIGN_OR_RETURN(Index * idx, index());
   auto loc = idx->Find(id);

@@ -67,6 +67,13 @@ class Repository {
   Result<crypto::Id> SaveFile(std::string_view dir, ByteSpan plaintext);
   Result<Bytes> LoadFile(std::string_view dir, const crypto::Id& id);
 
+  // Sealed objects under a fixed name (WAL segments, cluster facts): compressed at `level`
+  // (0: stored), sealed with the name as AAD so an object cannot be passed off under another
+  // name. `exclusive`: kAlreadyExists when the name is taken.
+  Status PutNamed(const std::string& name, ByteSpan plaintext, int level, bool exclusive);
+  // kNotFound when absent; kCorruption when it does not open under this name.
+  Result<Bytes> GetNamed(const std::string& name);
+
   crypto::Id BlobId(ByteSpan plaintext) const { return crypto::ContentId(key_.id, plaintext); }
   // Reads a blob through the index and verifies it. kNotFound when the index lacks it.
   Result<Bytes> LoadBlob(const crypto::Id& id);

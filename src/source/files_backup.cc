@@ -77,6 +77,7 @@ struct DirJob {
   std::vector<Node> nodes;
   std::vector<uint8_t> dropped;  // entries that failed and are left out (not vector<bool>: written concurrently)
   std::atomic<int> pending{1};
+  bool skip_contents = false;  // kEmpty: the directory is kept, its entries are not
 };
 
 class FileBackup {
@@ -89,11 +90,25 @@ class FileBackup {
         pool_(opts.threads ? opts.threads : ThreadPool::DefaultThreads(), 0) {}
 
   Result<FileBackupResult> Run(std::vector<std::string> paths, const repo::Snapshot* parent);
+  // Walks one root (the file system root with a trie of targets, or a rooted directory) and
+  // waits for its tree.
+  Result<crypto::Id> WalkRoot(const std::string& path, const Node* old_root, const PathTrie* trie);
+  repo::BlobWriter& writer() { return writer_; }
+  Status Fatal() {
+    std::lock_guard lock(mu_);
+    return fatal_;
+  }
+  FileBackupResult Counters();
+  std::vector<std::string> TakeErrors() {
+    std::lock_guard lock(mu_);
+    return errors_;
+  }
 
  private:
   std::unique_ptr<OldDir> LoadOld(const Node* old_dir_node);
   void WalkDir(DirJob* job, const Node* old_node, const PathTrie* trie);
-  void AddEntry(DirJob* job, size_t slot, const std::string& path, const PathTrie* trie);
+  void AddEntry(DirJob* job, size_t slot, const std::string& path, const PathTrie* trie,
+                bool empty_dir = false);
   void ProcessFile(DirJob* job, size_t slot, std::string path, const Node* old);
   Status ReadFile(const std::string& path, Node& node, uint64_t& bytes_read);
   void ChildDone(DirJob* job);
@@ -106,6 +121,10 @@ class FileBackup {
     LogWarning("{}", msg);
     std::lock_guard lock(mu_);
     errors_.push_back(std::move(msg));
+  }
+  std::string Rel(const std::string& path) const {
+    if (root_prefix_ == "/") return path.substr(1);
+    return path.size() > root_prefix_.size() ? path.substr(root_prefix_.size() + 1) : "";
   }
   bool Excluded(const std::string& path, const std::string& name) const {
     for (const auto& pat : opts_.excludes)
@@ -124,6 +143,7 @@ class FileBackup {
   std::vector<std::string> stored_;  // guarded by mu_
   std::mutex done_mu_;
   std::condition_variable done_cv_;
+  std::string root_prefix_ = "/";    // set by WalkRoot before walking
   crypto::Id root_tree_;             // guarded by done_mu_
   bool root_done_ = false;           // guarded by done_mu_
   std::atomic<uint64_t> files_{0}, dirs_{0}, others_{0}, unchanged_{0}, bytes_total_{0},
@@ -203,6 +223,10 @@ Status FileBackup::ReadFile(const std::string& path, Node& node, uint64_t& bytes
   bool eof = false;
   std::vector<crypto::Id> content;
   uint64_t total = 0;
+  std::string rel = (opts_.fixed_chunk || opts_.inspect) ? Rel(path) : std::string();
+  uint32_t fixed = opts_.fixed_chunk ? opts_.fixed_chunk(rel) : 0;
+  if (fixed > chunker_.max_size()) fixed = chunker_.max_size();
+  uint64_t offset = 0;
   while (true) {
     while (!eof && end < buf.size()) {
       ssize_t n = ::read(fd, buf.data() + end, buf.size() - end);
@@ -223,8 +247,10 @@ Status FileBackup::ReadFile(const std::string& path, Node& node, uint64_t& bytes
       end = avail;
       continue;
     }
-    size_t len = chunker_.Cut({buf.data() + start, avail});
+    size_t len = fixed ? std::min<size_t>(fixed, avail) : chunker_.Cut({buf.data() + start, avail});
     ByteSpan chunk(buf.data() + start, len);
+    if (opts_.inspect) opts_.inspect(rel, offset, chunk);
+    offset += len;
     crypto::Id id = repo_.BlobId(chunk);
     auto saved = writer_.Save(repo::BlobType::kData, id, chunk);
     if (!saved.ok()) return saved.status();
@@ -242,11 +268,13 @@ Status FileBackup::ReadFile(const std::string& path, Node& node, uint64_t& bytes
   }
   struct stat after {};
   if (fstat(fd, &after) != 0) return ErrnoStatus(errno, "stat");
-  if (after.st_size != before.st_size || Ns(after.st_mtim) != Ns(before.st_mtim) ||
-      Ns(after.st_ctim) != Ns(before.st_ctim) || total != uint64_t(before.st_size))
+  if (!opts_.allow_changes &&
+      (after.st_size != before.st_size || Ns(after.st_mtim) != Ns(before.st_mtim) ||
+       Ns(after.st_ctim) != Ns(before.st_ctim) || total != uint64_t(before.st_size)))
     return Err(Code::kCancelled, "'{}' changed while being read", PrintableName(path));
   bytes_read += total;
   Node fresh = NodeFromStat(node.name, before);
+  fresh.size = total;  // what was stored, also when the file grew or shrank meanwhile
   fresh.content = std::move(content);
   node = std::move(fresh);
   return Status::Ok();
@@ -258,7 +286,8 @@ void FileBackup::ProcessFile(DirJob* job, size_t slot, std::string path, const N
   // long as the index still has every blob of it.
   if (old && !opts_.force_read && old->type == NodeType::kFile && old->size == node.size &&
       old->mtime_ns == node.mtime_ns && old->ctime_ns == node.ctime_ns &&
-      old->inode == node.inode) {
+      old->inode == node.inode && old->mtime_ns < opts_.trust_unchanged_before_ns &&
+      old->ctime_ns < opts_.trust_unchanged_before_ns) {
     bool all_known = true;
     for (const auto& id : old->content)
       if (!writer_.Known(id)) {
@@ -294,7 +323,8 @@ void FileBackup::ProcessFile(DirJob* job, size_t slot, std::string path, const N
       stored_.push_back(path);
     }
   } else if (s.code() == Code::kNotFound) {
-    Report(fmt::format("'{}' vanished before it was read", PrintableName(path)));
+    if (!opts_.allow_changes)
+      Report(fmt::format("'{}' vanished before it was read", PrintableName(path)));
     job->dropped[slot] = true;
   } else if (s.code() == Code::kPermissionDenied || s.code() == Code::kIo ||
              s.code() == Code::kCancelled) {
@@ -309,7 +339,7 @@ void FileBackup::ProcessFile(DirJob* job, size_t slot, std::string path, const N
 }
 
 void FileBackup::AddEntry(DirJob* job, size_t slot, const std::string& path,
-                          const PathTrie* trie) {
+                          const PathTrie* trie, bool empty_dir) {
   Node& node = job->nodes[slot];
   const Node* old_node = nullptr;
   if (job->old) {
@@ -323,6 +353,7 @@ void FileBackup::AddEntry(DirJob* job, size_t slot, const std::string& path,
       child->parent = job;
       child->slot = slot;
       child->path = path;
+      child->skip_contents = empty_dir;
       WalkDir(child, old_node, trie && !trie->is_target ? trie : nullptr);
       return;  // WalkDir drops the walker's reference, which finalizes it when done
     }
@@ -363,6 +394,8 @@ void FileBackup::WalkDir(DirJob* job, const Node* old_node, const PathTrie* trie
   if (trie) {
     // An intermediate directory above the targets: only the names leading to them.
     for (const auto& [name, sub] : trie->children) names.push_back(name);
+  } else if (job->skip_contents) {
+    // kept empty
   } else {
     DIR* d = opendir(job->path.c_str());
     if (!d) {
@@ -380,6 +413,7 @@ void FileBackup::WalkDir(DirJob* job, const Node* old_node, const PathTrie* trie
   std::string base = job->path == "/" ? "" : job->path;
   std::vector<std::string> paths;
   std::vector<const PathTrie*> tries;
+  std::vector<uint8_t> empties;
   for (auto& n : names) {
     std::string p = base + "/" + n;
     const PathTrie* sub = trie ? &trie->children.at(n) : nullptr;
@@ -395,14 +429,58 @@ void FileBackup::WalkDir(DirJob* job, const Node* old_node, const PathTrie* trie
       continue;
     }
     if (!trie && opts_.filter && !S_ISDIR(st.st_mode) && !opts_.filter(p, st)) continue;
+    bool empty_dir = false;
+    if (!trie && opts_.select) {
+      auto sel = opts_.select(Rel(p), S_ISDIR(st.st_mode));
+      if (sel == FileBackupOptions::Select::kSkip) continue;
+      empty_dir = sel == FileBackupOptions::Select::kEmpty && S_ISDIR(st.st_mode);
+    }
     job->nodes.push_back(NodeFromStat(n, st));
     paths.push_back(std::move(p));
     tries.push_back(sub);
+    empties.push_back(empty_dir);
   }
   job->dropped.assign(job->nodes.size(), 0);
   job->pending += int(job->nodes.size());
-  for (size_t i = 0; i < job->nodes.size(); ++i) AddEntry(job, i, paths[i], tries[i]);
+  for (size_t i = 0; i < job->nodes.size(); ++i)
+    AddEntry(job, i, paths[i], tries[i], empties[i] != 0);
   ChildDone(job);  // the walker's own reference
+}
+
+Result<crypto::Id> FileBackup::WalkRoot(const std::string& path, const Node* old_root,
+                                        const PathTrie* trie) {
+  root_prefix_ = path;
+  {
+    std::lock_guard lock(done_mu_);
+    root_done_ = false;
+  }
+  auto* root = new DirJob();
+  root->path = path;
+  WalkDir(root, old_root, trie);
+  crypto::Id id;
+  {
+    std::unique_lock lock(done_mu_);
+    done_cv_.wait(lock, [&] { return root_done_; });
+    id = root_tree_;
+  }
+  pool_.Wait();
+  LB_RETURN_IF_ERROR(Fatal());
+  return id;
+}
+
+FileBackupResult FileBackup::Counters() {
+  FileBackupResult res;
+  res.files = files_;
+  res.dirs = dirs_;
+  res.others = others_;
+  res.files_unchanged = unchanged_;
+  res.bytes_total = bytes_total_;
+  res.bytes_read = bytes_read_;
+  res.writer = writer_.stats();
+  std::lock_guard lock(mu_);
+  res.errors = errors_;
+  res.stored_paths = stored_;
+  return res;
 }
 
 Result<FileBackupResult> FileBackup::Run(std::vector<std::string> paths,
@@ -427,17 +505,13 @@ Result<FileBackupResult> FileBackup::Run(std::vector<std::string> paths,
     old_root.subtree = parent->tree;
     old_root_ptr = &old_root;
   }
-  auto* root = new DirJob();
-  root->path = "/";
-  WalkDir(root, old_root_ptr, trie.is_target ? nullptr : &trie);
-  {
-    std::unique_lock lock(done_mu_);
-    done_cv_.wait(lock, [&] { return root_done_; });
-  }
-  pool_.Wait();
-  {
-    std::lock_guard lock(mu_);
-    if (!fatal_.ok()) return fatal_;
+  if (opts_.rooted) {
+    if (paths.size() != 1)
+      return Err(Code::kInvalidArgument, "a rooted backup takes exactly one directory");
+    LB_ASSIGN_OR_RETURN(root_tree_, WalkRoot(paths[0], old_root_ptr, nullptr));
+  } else {
+    LB_ASSIGN_OR_RETURN(root_tree_,
+                        WalkRoot("/", old_root_ptr, trie.is_target ? nullptr : &trie));
   }
   LB_RETURN_IF_ERROR(writer_.Flush());
 
@@ -537,6 +611,61 @@ std::string Normalize(const std::string& in) {
 }
 
 }  // namespace
+
+class TreeBackup::Impl {
+ public:
+  Impl(repo::Repository& repo, const FileBackupOptions& opts) : fb(repo, opts), repo(repo) {}
+  FileBackup fb;
+  repo::Repository& repo;
+};
+
+TreeBackup::TreeBackup(repo::Repository& repo, const FileBackupOptions& opts)
+    : impl_(std::make_unique<Impl>(repo, opts)) {}
+TreeBackup::~TreeBackup() = default;
+
+Result<crypto::Id> TreeBackup::BackupDir(const std::string& dir,
+                                         std::optional<crypto::Id> old_tree) {
+  Node old;
+  if (old_tree) {
+    old.type = NodeType::kDir;
+    old.subtree = *old_tree;
+  }
+  return impl_->fb.WalkRoot(dir, old_tree ? &old : nullptr, nullptr);
+}
+
+Result<crypto::Id> TreeBackup::SaveTree(std::vector<repo::Node> nodes) {
+  Bytes tree = repo::EncodeTree(nodes);
+  crypto::Id id = impl_->repo.BlobId(tree);
+  LB_RETURN_IF_ERROR(impl_->fb.writer().Save(repo::BlobType::kTree, id, tree).status());
+  return id;
+}
+
+Result<repo::Node> TreeBackup::SaveFileContent(const std::string& name, ByteSpan content) {
+  Node n;
+  n.name = name;
+  n.type = NodeType::kFile;
+  n.mode = 0600;
+  n.uid = geteuid();
+  n.gid = getegid();
+  n.size = content.size();
+  n.mtime_ns = int64_t(time(nullptr)) * 1000000000;
+  chunk::Chunker chunker(impl_->repo.config().chunker);
+  size_t pos = 0;
+  while (pos < content.size()) {
+    size_t len = chunker.Cut(content.subspan(pos, std::min<size_t>(content.size() - pos,
+                                                                   chunker.max_size())));
+    ByteSpan piece = content.subspan(pos, len);
+    crypto::Id id = impl_->repo.BlobId(piece);
+    LB_RETURN_IF_ERROR(impl_->fb.writer().Save(repo::BlobType::kData, id, piece).status());
+    n.content.push_back(id);
+    pos += len;
+  }
+  return n;
+}
+
+Status TreeBackup::Finish() { return impl_->fb.writer().Flush(); }
+FileBackupResult TreeBackup::Stats() { return impl_->fb.Counters(); }
+std::vector<std::string> TreeBackup::Errors() { return impl_->fb.TakeErrors(); }
 
 Result<FileBackupResult> BackupFiles(repo::Repository& repo, const FileBackupOptions& opts) {
   if (opts.paths.empty()) return Err(Code::kInvalidArgument, "no path to back up");

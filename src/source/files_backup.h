@@ -8,12 +8,14 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "repo/repository.h"
 #include "repo/snapshot.h"
+#include "repo/tree.h"
 
 namespace lb::source {
 
@@ -42,6 +44,25 @@ struct FileBackupOptions {
   // Used by log archiving to pick files by age.
   std::function<bool(const std::string& path, const struct stat& st)> filter;
   nlohmann::json extra = nlohmann::json::object();
+
+  // For sources that are one directory (a PostgreSQL data directory): the snapshot's tree is
+  // that directory's content, and the hooks below get paths relative to it.
+  bool rooted = false;
+  // Entry selection for rooted walks: kInclude, kSkip (leave out), kEmpty (a directory kept
+  // without its contents, e.g. pg_wal).
+  enum class Select { kInclude, kSkip, kEmpty };
+  std::function<Select(const std::string& rel_path, bool is_dir)> select;
+  // Fixed chunk size for a file (e.g. page-aligned blocks of relation files); 0: CDC.
+  std::function<uint32_t(const std::string& rel_path)> fixed_chunk;
+  // Sees every chunk read (e.g. to verify page checksums). Called from worker threads.
+  std::function<void(const std::string& rel_path, uint64_t offset, ByteSpan data)> inspect;
+  // A file counts as unchanged from the parent only if its old mtime and ctime are older
+  // than this (ns since the epoch): guards against a change within the timestamp granularity
+  // right after the parent read it.
+  int64_t trust_unchanged_before_ns = INT64_MAX;
+  // Files that change or vanish while read are stored as read / left out silently (a
+  // database's files change during an online backup; WAL replay repairs them).
+  bool allow_changes = false;
 };
 
 struct FileBackupResult {
@@ -59,5 +80,29 @@ struct FileBackupResult {
 };
 
 Result<FileBackupResult> BackupFiles(repo::Repository& repo, const FileBackupOptions& opts);
+
+// Lower level, for sources that assemble a snapshot themselves (PostgreSQL: data directory
+// plus tablespaces plus backup_label): walks directories into trees with one shared writer.
+class TreeBackup {
+ public:
+  TreeBackup(repo::Repository& repo, const FileBackupOptions& opts);
+  ~TreeBackup();
+  // Backs up `dir` as a rooted tree and returns its id; `old_tree` (same directory in the
+  // parent snapshot) lets unchanged files be skipped.
+  Result<crypto::Id> BackupDir(const std::string& dir, std::optional<crypto::Id> old_tree);
+  // Stores a tree blob the caller built.
+  Result<crypto::Id> SaveTree(std::vector<repo::Node> nodes);
+  // Stores content as a file node's blobs (CDC); returns the node (type file, mode 0600).
+  Result<repo::Node> SaveFileContent(const std::string& name, ByteSpan content);
+  // Writes the remaining packs and index. Call before saving a snapshot.
+  Status Finish();
+  // Counters so far (files, dirs, bytes ...); `snapshot` and `seconds` are not filled.
+  FileBackupResult Stats();
+  std::vector<std::string> Errors();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace lb::source
