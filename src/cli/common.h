@@ -50,5 +50,6 @@ void PrintJson(const nlohmann::json& j);
 using Runner = std::function<int()>;
 void AddRepoCommands(CLI::App& app, Runner& run);
 void AddFileCommands(CLI::App& app, Runner& run);
+void AddPgCommands(CLI::App& app, Runner& run);
 
 }  // namespace lb::cli

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   Runner run;
   AddRepoCommands(app, run);
   AddFileCommands(app, run);
+  AddPgCommands(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

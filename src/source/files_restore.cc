@@ -1,5 +1,6 @@
 #include "source/files_restore.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -10,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 
 #include "repo/tree.h"
 #include "util/log.h"
@@ -64,6 +66,9 @@ class FileRestore {
   Status Walk(const crypto::Id& tree, const std::string& snap_path, const std::string& local);
   bool Wanted(const std::string& snap_path, bool& whole) const;
   void RestoreFile(const Node& node, const std::string& path, const std::string& display);
+  void DeltaFile(const Node& node, const std::string& path, const std::string& display);
+  void RemoveExtras(const std::vector<Node>& nodes, const std::string& snap_path,
+                    const std::string& local);
   void WriteSegment(const std::shared_ptr<OpenFile>& f, size_t first, size_t last, uint64_t off);
   void FinishFile(OpenFile& f);
   Status Special(const Node& node, const std::string& path);
@@ -88,6 +93,9 @@ class FileRestore {
 };
 
 bool FileRestore::Wanted(const std::string& p, bool& whole) const {
+  for (const auto& ex : opts_.excludes)
+    if (p == ex || (p.size() > ex.size() && p.compare(0, ex.size(), ex) == 0 && p[ex.size()] == '/'))
+      return false;
   whole = opts_.includes.empty();
   if (whole) return true;
   for (const auto& inc : opts_.includes) {
@@ -203,8 +211,71 @@ void FileRestore::WriteSegment(const std::shared_ptr<OpenFile>& f, size_t first,
   if (f->segments_left.fetch_sub(1) == 1) FinishFile(*f);
 }
 
+void FileRestore::DeltaFile(const Node& node, const std::string& path,
+                            const std::string& display) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    LocalError(ErrnoStatus(errno, "open '" + PrintableName(path) + "'").ToString());
+    return;
+  }
+  uint64_t off = 0, rewritten = 0;
+  bool damaged = false, failed = false;
+  Bytes local;
+  for (const auto& id : node.content) {
+    auto loc = index_->Find(id);
+    if (!loc) {
+      damaged = true;
+      break;
+    }
+    local.resize(loc->raw_length);
+    ssize_t n = pread(fd, local.data(), local.size(), off_t(off));
+    if (n == ssize_t(local.size()) && repo_.BlobId(local) == id) {
+      off += loc->raw_length;
+      continue;
+    }
+    auto data = repo_.LoadBlobAt(id, *loc);
+    if (!data.ok()) {
+      LogWarning("'{}': {}", PrintableName(display), data.status().ToString());
+      damaged = true;
+      off += loc->raw_length;
+      continue;
+    }
+    size_t w = 0;
+    while (w < data->size()) {
+      ssize_t k = pwrite(fd, data->data() + w, data->size() - w, off_t(off + w));
+      if (k < 0 && errno == EINTR) continue;
+      if (k < 0) {
+        LocalError(ErrnoStatus(errno, "write '" + PrintableName(path) + "'").ToString());
+        failed = true;
+        break;
+      }
+      w += size_t(k);
+    }
+    if (failed) break;
+    ++rewritten;
+    off += data->size();
+    bytes_ += data->size();
+  }
+  if (!failed && ftruncate(fd, off_t(node.size)) != 0)
+    LocalError(ErrnoStatus(errno, "truncate '" + PrintableName(path) + "'").ToString());
+  ApplyMeta(node, path, fd);
+  ::close(fd);
+  std::lock_guard lock(mu_);
+  if (damaged) res_.damaged.push_back(display);
+  if (rewritten == 0 && !damaged) res_.files_kept++;
+  res_.chunks_rewritten += rewritten;
+  files_++;
+}
+
 void FileRestore::RestoreFile(const Node& node, const std::string& path,
                               const std::string& display) {
+  if (opts_.delta && node.nlink <= 1) {
+    struct stat st {};
+    if (lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) {
+      pool_.Submit([this, node, path, display] { DeltaFile(node, path, display); });
+      return;
+    }
+  }
   if (node.nlink > 1) {
     auto key = std::make_pair(node.dev, node.inode);
     auto it = links_.find(key);
@@ -268,6 +339,36 @@ Status FileRestore::Special(const Node& node, const std::string& path) {
   return Status::Ok();
 }
 
+void FileRestore::RemoveExtras(const std::vector<Node>& nodes, const std::string& snap_path,
+                               const std::string& local) {
+  std::set<std::string> names;
+  for (const auto& n : nodes) names.insert(n.name);
+  DIR* d = opendir(local.empty() ? "/" : local.c_str());
+  if (!d) return;
+  std::vector<std::string> extra;
+  while (struct dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == ".." || names.count(n)) continue;
+    bool whole = false;
+    std::string sp = (snap_path == "/" ? "" : snap_path) + "/" + n;
+    if (!opts_.includes.empty() && !Wanted(sp, whole)) continue;
+    bool excluded = false;
+    for (const auto& ex : opts_.excludes) excluded |= sp == ex;
+    if (!excluded) extra.push_back(local + "/" + n);
+  }
+  closedir(d);
+  for (const auto& p : extra) {
+    std::error_code ec;
+    std::filesystem::remove_all(p, ec);
+    if (ec) {
+      LocalError(fmt::format("remove '{}': {}", PrintableName(p), ec.message()));
+    } else {
+      std::lock_guard lock(mu_);
+      res_.removed++;
+    }
+  }
+}
+
 Status FileRestore::Walk(const crypto::Id& tree, const std::string& snap_path,
                          const std::string& local) {
   auto blob = repo_.LoadBlob(tree);
@@ -278,6 +379,7 @@ Status FileRestore::Walk(const crypto::Id& tree, const std::string& snap_path,
     return Status::Ok();
   }
   LB_ASSIGN_OR_RETURN(auto nodes, repo::DecodeTree(*blob));
+  if (opts_.delta) RemoveExtras(nodes, snap_path, local);
   for (const auto& n : nodes) {
     std::string sp = (snap_path == "/" ? "" : snap_path) + "/" + n.name;
     std::string lp = local + "/" + n.name;
@@ -318,7 +420,7 @@ Result<FileRestoreResult> FileRestore::Run(const repo::Snapshot& snap) {
   if (ec) return Err(Code::kIo, "create target '{}': {}", opts_.target, ec.message());
   std::string target = opts_.target;
   while (target.size() > 1 && target.back() == '/') target.pop_back();
-  Status walked = Walk(snap.tree, "/", target == "/" ? "" : target);
+  Status walked = Walk(opts_.root ? *opts_.root : snap.tree, "/", target == "/" ? "" : target);
   pool_.Wait();
   LB_RETURN_IF_ERROR(walked);
   for (const auto& [from, to] : deferred_links_) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,11 @@ struct FileRestoreOptions {
   std::vector<std::string> includes;  // absolute snapshot paths; empty: everything
   size_t threads = 0;                 // 0: every core
   RestoreProgress* progress = nullptr;
+  std::optional<crypto::Id> root;     // restore this tree instead of the snapshot's root
+  std::vector<std::string> excludes;  // snapshot paths left out (with what lies below)
+  // The target already holds an older copy: files whose blobs all match are kept, others
+  // get only their differing chunks rewritten, and entries the snapshot lacks are removed.
+  bool delta = false;
 };
 
 struct FileRestoreResult {
@@ -32,6 +38,7 @@ struct FileRestoreResult {
   std::vector<std::string> damaged;
   std::vector<std::string> errors;  // local failures (permission, disk full ...)
   double seconds = 0;
+  uint64_t files_kept = 0, chunks_rewritten = 0, removed = 0;  // delta
 };
 
 Result<FileRestoreResult> RestoreFiles(repo::Repository& repo, const repo::Snapshot& snap,
