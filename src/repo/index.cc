@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -299,10 +300,14 @@ Result<std::unique_ptr<Index>> Index::Load(storage::Storage& st, const MasterKey
 
   // Fetch runs missing from the cache; drop runs of index files that are gone (pruned).
   for (const auto& entry : fs::directory_iterator(dir / "runs", ec)) {
-    // Names that are not ids are another process's files being written: leave them.
+    // Names that are not ids are another process's files being written: leave them. Runs of
+    // index files missing from our listing may belong to a newer listing of another process:
+    // only old ones go (they are just a cache; a leftover costs disk, not correctness).
     crypto::Id id;
-    if (crypto::Id::Parse(entry.path().filename().string(), id) && !current.count(id))
-      fs::remove(entry.path(), ec);
+    if (crypto::Id::Parse(entry.path().filename().string(), id) && !current.count(id)) {
+      auto age = fs::file_time_type::clock::now() - fs::last_write_time(entry.path(), ec);
+      if (!ec && age > std::chrono::hours(1)) fs::remove(entry.path(), ec);
+    }
   }
   for (const auto& id : current) {
     fs::path p = dir / "runs" / id.Hex();
@@ -361,9 +366,18 @@ Result<std::unique_ptr<Index>> Index::Load(storage::Storage& st, const MasterKey
   std::vector<std::unique_ptr<Mapped>> deltas;
   for (const auto& id : current) {
     if (in_base.count(id)) continue;
-    LB_ASSIGN_OR_RETURN(auto m, MapFile(dir / "runs" / id.Hex(), 0));
-    m->ids = {id};
-    deltas.push_back(std::move(m));
+    auto m = MapFile(dir / "runs" / id.Hex(), 0);
+    if (!m.ok()) {
+      // Removed or torn since we looked (another process, a crash): fetch it again once.
+      auto stored = st.Get(IndexName(id));
+      if (!stored.ok()) return stored.status().WithContext(fmt::format("read index '{}'", id.Short()));
+      LB_ASSIGN_OR_RETURN(Bytes run, OpenIndexFile(key, id, *stored));
+      LB_RETURN_IF_ERROR(WriteFileAtomic(dir / "runs" / id.Hex(), run));
+      m = MapFile(dir / "runs" / id.Hex(), 0);
+      if (!m.ok()) return m.status();
+    }
+    (*m)->ids = {id};
+    deltas.push_back(std::move(*m));
   }
   if (deltas.size() > kMaxDeltaRuns) {
     std::vector<const IndexRun*> runs;

@@ -132,7 +132,16 @@ void FileRestore::FinishFile(OpenFile& f) {
     LocalError(ErrnoStatus(errno, "truncate '" + PrintableName(f.path) + "'").ToString());
     f.failed = true;
   }
-  ApplyMeta(f.node, f.path, f.fd);
+  if (f.damaged) {
+    // Keep the time of this restore, not the snapshot's: a file with zeroed ranges must not
+    // look like the intact original to a later backup or sync comparing size and mtime.
+    Node meta = f.node;
+    meta.mtime_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::system_clock::now().time_since_epoch()).count();
+    ApplyMeta(meta, f.path, f.fd);
+  } else {
+    ApplyMeta(f.node, f.path, f.fd);
+  }
   if (::close(f.fd) != 0 && !f.failed)
     LocalError(ErrnoStatus(errno, "close '" + PrintableName(f.path) + "'").ToString());
   if (f.damaged) {

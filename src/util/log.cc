@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <mutex>
 
+#include <unistd.h>
+
 namespace lb {
 
 namespace {
@@ -18,8 +20,9 @@ void LogLine(LogLevel level, const std::string& line) {
   if (int(level) > g_level.load()) return;
   static const char* kPrefix[] = {"error: ", "warning: ", "", "debug: "};
   std::lock_guard lock(g_mu);
-  // Progress bars share stderr; clear the line first so messages start at column 0.
-  std::fprintf(stderr, "\r\033[K%s%s\n", kPrefix[int(level)], line.c_str());
+  // A progress bar may share a terminal's line: clear it first so messages start at column 0.
+  static const bool tty = isatty(2);
+  std::fprintf(stderr, "%s%s%s\n", tty ? "\r\033[K" : "", kPrefix[int(level)], line.c_str());
 }
 
 std::string HumanBytes(uint64_t n) {

@@ -5,6 +5,7 @@
 #
 # Usage: cli_test.sh [CASE...]   (default: every case; names as printed by PASS/FAIL)
 # Env:   LIFEBOAT  the binary to test (default: build/lifeboat of this checkout)
+#        LIFEBOAT_TEST_KNOWN_BUGS=1  also run the cases of known, unfixed bugs
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -137,9 +138,9 @@ case_round_trip() {
   expect_rc 0 lb backup files "$d"
   expect_rc 0 lb restore latest --target "$T/restore"
   $COMPARE "$d" "$T/restore$d" || fail "restored tree differs from the source"
-  local blocks
-  blocks=$(stat -c %b "$T/restore$d/sparse")
-  ((blocks * 512 < 1048576)) || fail "sparse file restored dense ($blocks blocks)"
+  local allocated
+  allocated=$(($(stat -c '%b * %B' "$T/restore$d/sparse")))
+  ((allocated < 1048576)) || fail "sparse file restored dense ($allocated bytes allocated)"
 }
 
 # A second backup of an unchanged tree reads nothing.
@@ -304,7 +305,7 @@ write_lock() {
   id=$(hex64)
   mkdir -p "$LIFEBOAT_REPO/locks"
   printf '{"host":"%s","pid":%s,"user":"ghost","time":%s,"exclusive":%s,"purpose":"test"}' \
-    "$(hostname)" "$1" "$(date +%s)" "$2" >"$LIFEBOAT_REPO/locks/$id"
+    "$(uname -n)" "$1" "$(date +%s)" "$2" >"$LIFEBOAT_REPO/locks/$id"
   echo "$id"
 }
 
@@ -367,9 +368,10 @@ case_concurrent_backups() {
 
 # Known bug, not in the default set: processes that share the index cache (the default
 # ~/.cache/lifeboat) fail with exit 5 while another one appends to the index, because
-# Index::Load removes cache entries it does not know: other processes' temporary files
-# ("cache rename ...: No such file or directory") and runs of index files newer than its
-# own listing ("open cache ...: No such file or directory").
+# Index::Load removes the cached runs of index files newer than its own listing of index/,
+# which another process has just fetched and is about to map ("open cache ...: No such
+# file or directory"). Rare: about one command in a few hundred here. (Until fa4a241 it
+# also removed other processes' temporary files: "cache rename ...: No such file".)
 case_shared_index_cache() {
   new_repo
   mkdir -p "$T/src"
@@ -377,7 +379,7 @@ case_shared_index_cache() {
   expect_rc 0 lb backup files "$T/src"
   # One writer adds an index file per backup; three readers load the index meanwhile.
   (
-    for i in $(seq 1 100); do
+    for i in $(seq 1 300); do
       echo "$i" >"$T/src/f"
       lb backup files "$T/src" >/dev/null 2>>"$T/writer.err" || echo "writer exit $?" >>"$T/failures"
     done
