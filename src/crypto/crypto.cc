@@ -72,10 +72,8 @@ void SealAppend(const Key& key, ByteSpan plaintext, ByteSpan aad, Bytes& out) {
   if (!ok) std::abort();  // only on programmer error (bad sizes) or a broken libcrypto
 }
 
-void SealInPlace(const Key& key, Bytes& buf, size_t pos, ByteSpan aad) {
-  if (buf.size() < pos + kNonceSize) std::abort();  // programmer error
-  size_t len = buf.size() - pos - kNonceSize;
-  uint8_t* nonce = buf.data() + pos;
+void SealRaw(const Key& key, uint8_t* buf, size_t len, ByteSpan aad) {
+  uint8_t* nonce = buf;
   RandomBytes({nonce, kNonceSize});
   uint8_t* data = nonce + kNonceSize;
   EVP_CIPHER_CTX* ctx = ThreadCtx();
@@ -85,11 +83,16 @@ void SealInPlace(const Key& key, Bytes& buf, size_t pos, ByteSpan aad) {
     ok = EVP_EncryptUpdate(ctx, nullptr, &out_len, aad.data(), int(aad.size())) == 1;
   // GCM is a stream mode: OpenSSL allows the output to be the input.
   if (ok && len) ok = EVP_EncryptUpdate(ctx, data, &out_len, data, int(len)) == 1;
-  uint8_t tag[kTagSize];
   if (ok) ok = EVP_EncryptFinal_ex(ctx, data + len, &out_len) == 1;
-  if (ok) ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagSize, tag) == 1;
+  if (ok) ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagSize, data + len) == 1;
   if (!ok) std::abort();
-  buf.insert(buf.end(), tag, tag + kTagSize);
+}
+
+void SealInPlace(const Key& key, Bytes& buf, size_t pos, ByteSpan aad) {
+  if (buf.size() < pos + kNonceSize) std::abort();  // programmer error
+  size_t len = buf.size() - pos - kNonceSize;
+  buf.resize(buf.size() + kTagSize);
+  SealRaw(key, buf.data() + pos, len, aad);
 }
 
 Result<Bytes> Open(const Key& key, ByteSpan sealed, ByteSpan aad) {

@@ -59,6 +59,9 @@ inline Bytes Seal(const Key& key, ByteSpan plaintext, ByteSpan aad = {}) {
 // is the plaintext and becomes ciphertext, and the 16-byte tag is appended. Same output
 // format as SealAppend, without a second buffer.
 void SealInPlace(const Key& key, Bytes& buf, size_t pos, ByteSpan aad);
+// The same on raw memory: buf[0, 12) receives the nonce, buf[12, 12+len) is encrypted in
+// place and the tag is written to buf[12+len, 12+len+16), which the caller provides.
+void SealRaw(const Key& key, uint8_t* buf, size_t len, ByteSpan aad);
 // Decrypts and authenticates; kCorruption ("authentication failed") on any mismatch.
 Result<Bytes> Open(const Key& key, ByteSpan sealed, ByteSpan aad = {});
 

@@ -1,6 +1,7 @@
 #include "pg/wal.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -87,30 +88,44 @@ std::string WalObjectName(const std::string& source, const std::string& file) {
 namespace {
 std::string ClusterObject(const std::string& source) { return "pg/" + source + "/cluster"; }
 
-Result<Bytes> ReadWholeFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, fmt::format("open '{}'", path));
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    ::close(fd);
-    return ErrnoStatus(errno, fmt::format("stat '{}'", path));
-  }
-  Bytes b(size_t(st.st_size));
-  size_t off = 0;
-  while (off < b.size()) {
-    ssize_t n = ::read(fd, b.data() + off, b.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      Status s = n < 0 ? ErrnoStatus(errno, fmt::format("read '{}'", path))
-                       : Err(Code::kIo, "read '{}': file shrank while read", path);
+// A read-only mapping of a whole file: WAL segments are read once and straight from the
+// page cache, without a copy into a zero-filled buffer.
+class MappedFile {
+ public:
+  static Result<std::unique_ptr<MappedFile>> Open(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, fmt::format("open '{}'", path));
+    struct stat st {};
+    if (fstat(fd, &st) != 0) {
+      Status s = ErrnoStatus(errno, fmt::format("stat '{}'", path));
       ::close(fd);
       return s;
     }
-    off += size_t(n);
+    auto m = std::unique_ptr<MappedFile>(new MappedFile());
+    m->len_ = size_t(st.st_size);
+    if (m->len_ > 0) {
+      void* p = mmap(nullptr, m->len_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p == MAP_FAILED) {
+        Status s = ErrnoStatus(errno, fmt::format("mmap '{}'", path));
+        ::close(fd);
+        return s;
+      }
+      madvise(p, m->len_, MADV_SEQUENTIAL | MADV_WILLNEED);
+      m->addr_ = static_cast<uint8_t*>(p);
+    }
+    ::close(fd);
+    return m;
   }
-  ::close(fd);
-  return b;
-}
+  ~MappedFile() {
+    if (addr_) munmap(addr_, len_);
+  }
+  ByteSpan bytes() const { return {addr_, len_}; }
+
+ private:
+  MappedFile() = default;
+  uint8_t* addr_ = nullptr;
+  size_t len_ = 0;
+};
 
 std::string BaseName(const std::string& path) {
   size_t slash = path.rfind('/');
@@ -190,7 +205,8 @@ Result<PushResult> PushWal(repo::Repository& repo, const std::string& source,
                name.find(".backup") != std::string::npos ||
                name.find(".partial") != std::string::npos;
   if (!known) return Err(Code::kInvalidArgument, "'{}' is not a WAL file name", name);
-  LB_ASSIGN_OR_RETURN(Bytes data, ReadWholeFile(path));
+  LB_ASSIGN_OR_RETURN(auto mapped, MappedFile::Open(path));
+  ByteSpan data = mapped->bytes();
   if (is_segment || name.find(".partial") != std::string::npos) {
     LB_ASSIGN_OR_RETURN(SegmentHeader h, ReadSegmentHeader(data));
     if (is_segment && h.segment_size != data.size())
@@ -208,7 +224,7 @@ Result<PushResult> PushWal(repo::Repository& repo, const std::string& source,
     // bookkeeping. Same bytes: success. Different bytes: two clusters (split brain) or a
     // damaged file; refuse, never overwrite.
     LB_ASSIGN_OR_RETURN(Bytes old, repo.GetNamed(object));
-    if (old == data) {
+    if (old.size() == data.size() && std::equal(old.begin(), old.end(), data.begin())) {
       res.already_there = true;
       return res;
     }

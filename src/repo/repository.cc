@@ -1,6 +1,10 @@
 #include "repo/repository.h"
 
 #include <nlohmann/json.hpp>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include "repo/names.h"
 #include "util/compress.h"
@@ -166,24 +170,31 @@ Result<Bytes> Repository::LoadFile(std::string_view dir, const crypto::Id& id) {
 
 Status Repository::PutNamed(const std::string& name, ByteSpan plaintext, int level,
                             bool exclusive) {
-  Bytes sealed;
   std::string aad = "lifeboat-object:" + name;
-  // Same inner layout as a blob: [compression][payload], sealed in one buffer.
-  sealed.reserve(plaintext.size() / 2 + 64);
-  sealed.resize(crypto::kNonceSize);
-  bool compressed = false;
+  // Same inner layout as a blob, [compression][payload], built and sealed in one raw buffer:
+  // WAL segments come through here once per archive_command, and zero-filling a 16 MiB
+  // vector first would cost more than compressing it.
+  size_t cap = crypto::kNonceSize + 1 + std::max(ZSTD_compressBound(plaintext.size()),
+                                                 plaintext.size()) + crypto::kTagSize;
+  std::unique_ptr<uint8_t[]> buf(new uint8_t[cap]);
+  uint8_t* payload = buf.get() + crypto::kNonceSize;
+  size_t len = 0;
   if (level > 0 && plaintext.size() >= 64) {
-    sealed.push_back(kFileZstd);
-    ZstdCompressAppend(plaintext, level, sealed);
-    compressed = sealed.size() - crypto::kNonceSize - 1 < plaintext.size();
+    size_t n = ZstdCompressInto(plaintext, level, payload + 1, cap - crypto::kNonceSize - 1 -
+                                                                   crypto::kTagSize);
+    if (n > 0 && n < plaintext.size()) {
+      payload[0] = kFileZstd;
+      len = 1 + n;
+    }
   }
-  if (!compressed) {
-    sealed.resize(crypto::kNonceSize);
-    sealed.push_back(0);
-    sealed.insert(sealed.end(), plaintext.begin(), plaintext.end());
+  if (len == 0) {
+    payload[0] = 0;
+    std::memcpy(payload + 1, plaintext.data(), plaintext.size());
+    len = 1 + plaintext.size();
   }
-  crypto::SealInPlace(key_.enc, sealed, 0, AsBytes(aad));
-  return storage_->Put(name, sealed, {.exclusive = exclusive})
+  crypto::SealRaw(key_.enc, buf.get(), len, AsBytes(aad));
+  return storage_->Put(name, {buf.get(), crypto::kNonceSize + len + crypto::kTagSize},
+                       {.exclusive = exclusive})
       .WithContext(fmt::format("write '{}'", name));
 }
 

@@ -26,6 +26,12 @@ void ZstdCompressAppend(ByteSpan in, int level, Bytes& out) {
   out.resize(base + n);
 }
 
+size_t ZstdCompressInto(ByteSpan in, int level, uint8_t* out, size_t cap) {
+  thread_local std::unique_ptr<ZSTD_CCtx, CCtxFree> cctx(ZSTD_createCCtx());
+  size_t n = ZSTD_compressCCtx(cctx.get(), out, cap, in.data(), in.size(), level);
+  return ZSTD_isError(n) ? 0 : n;
+}
+
 Result<Bytes> ZstdDecompress(ByteSpan in, size_t expected_size) {
   thread_local std::unique_ptr<ZSTD_DCtx, DCtxFree> dctx(ZSTD_createDCtx());
   unsigned long long frame = ZSTD_getFrameContentSize(in.data(), in.size());
