@@ -8,10 +8,10 @@ PKGS=(
   libssl-dev libzstd-dev nlohmann-json3-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-contrib libpq-dev
-  python3 procps psmisc util-linux
+  python3 python3-psycopg2 procps psmisc util-linux
 )
 if [ "${LIFEBOAT_BENCH:-0}" = 1 ]; then
-  PKGS+=(restic hyperfine time)
+  PKGS+=(restic hyperfine time pgbackrest)
 fi
 
 missing=()

@@ -159,7 +159,8 @@ int RunWalGet(const std::string& name, const std::string& dest, const std::strin
 struct PgRestoreArgs {
   std::string pgdata, source, backup, target_time, target_lsn, target_xid, target_name,
       target_action = "promote", restore_command;
-  bool immediate = false, delta = false, start = false;
+  bool immediate = false, delta = false, start = false, no_archive = false;
+  std::string target_timeline = "latest";
   std::vector<std::string> tablespace_map;
   int port = 0;
 };
@@ -205,6 +206,8 @@ int RunPgRestore(const PgRestoreArgs& a) {
   opts.start = a.start;
   opts.port = a.port;
   opts.target_action = a.target_action;
+  opts.target_timeline = a.target_timeline;
+  opts.no_archive = a.no_archive;
   opts.threads = Globals().threads;
   int targets = 0;
   auto set = [&](pg::RecoveryTarget::Kind k, const std::string& v) {
@@ -403,6 +406,10 @@ void AddPgCommands(CLI::App& app, Runner& run) {
   restore->add_option("--target-name", ra.target_name, "recover to this restore point");
   restore->add_flag("--immediate", ra.immediate, "stop as soon as the backup is consistent");
   restore->add_option("--target-action", ra.target_action, "promote (default), pause or shutdown");
+  restore->add_option("--target-timeline", ra.target_timeline,
+                      "latest (default), current, or a timeline id");
+  restore->add_flag("--no-archive", ra.no_archive,
+                    "archive_mode = off in the restored cluster (restore tests, drills)");
   restore->add_flag("--delta", ra.delta, "update an existing data directory in place");
   restore->add_option("--tablespace-map", ra.tablespace_map, "OLD=NEW tablespace location");
   restore->add_flag("--start", ra.start, "start PostgreSQL and wait until recovery is done");

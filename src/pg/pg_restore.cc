@@ -153,7 +153,8 @@ Status WriteRecoverySettings(const std::string& pgdata, const PgRestoreOptions& 
   }
   if (opts.target.kind != Kind::kLatest)
     block += "recovery_target_action = " + Quote(opts.target_action) + "\n";
-  block += "recovery_target_timeline = 'latest'\n";
+  block += "recovery_target_timeline = " + Quote(opts.target_timeline) + "\n";
+  if (opts.no_archive) block += "archive_mode = off\n";
   block += std::string(kEnd) + "\n";
   return WriteText(path, kept + block, uid, gid);
 }

@@ -26,6 +26,10 @@ struct PgRestoreOptions {
   bool delta = false;  // pgdata exists: rewrite only what differs, remove what is extra
   std::map<std::string, std::string> tablespace_map;  // old location -> new location
   std::string target_action = "promote";  // promote | pause | shutdown
+  std::string target_timeline = "latest";  // latest | current | a timeline id
+  // Turn archiving off in the restored cluster (drills, restore tests: a copy must not push
+  // its new timeline into the production archive). Off for a real recovery.
+  bool no_archive = false;
   // The restore_command written into postgresql.auto.conf (without %f %p).
   std::string restore_command;
   bool start = false;

@@ -59,7 +59,8 @@ def _ensure_psycopg2():
     system_python = "/usr/bin/python3"
     main = sys.modules.get("__main__")
     script = getattr(main, "__file__", None)
-    if (os.environ.get("LIFEBOAT_PG_REEXEC") != "1" and script and os.path.exists(system_python)
+    if (os.environ.get("LIFEBOAT_PG_REEXEC") != "1" and script and os.path.isfile(script)
+            and os.path.exists(system_python)
             and os.path.realpath(sys.executable) != os.path.realpath(system_python)):
         probe = subprocess.run([system_python, "-c", "import psycopg2"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -214,7 +215,9 @@ for d in pgs:
     try:
         with open(pidfile) as f:
             pid = int(f.readline())
-        os.kill(pid, signal.SIGKILL)
+        with open("/proc/%d/comm" % pid) as f:
+            if f.read().strip() == "postgres":
+                os.kill(pid, signal.SIGKILL)
     except Exception:
         pass
 if not keep:
@@ -449,13 +452,14 @@ class Cluster:
         connections (a server in archive recovery: once it is consistent)."""
         if self._running:
             return self
+        # Registered before pg_ctl start: a start that waits (recovery) may be killed midway.
+        _watch("+pg", self.data_dir)
         for attempt in range(5):
             p = run_as_postgres([pg_prog("pg_ctl"), "start", "-D", self.data_dir, "-l", self.log_path,
                                  "-t", str(timeout)] + (["-w"] if wait else ["-W"]),
                                 env=self._server_env(), check=False, timeout=timeout + 30)
             if p.returncode == 0:
                 self._running = True
-                _watch("+pg", self.data_dir)
                 return self
             log = self.tail_log(30)
             if not self._port_fixed and ("could not bind" in log or "could not create any TCP/IP" in log) \
@@ -470,7 +474,8 @@ class Cluster:
     def stop(self, mode="fast", timeout=120):
         """pg_ctl stop -m mode (fast, smart or immediate); falls back to immediate and then
         to SIGKILL of the postmaster."""
-        if not os.path.exists(os.path.join(self.data_dir, "postmaster.pid")):
+        pid = self.postmaster_pid()
+        if pid is None:
             self._running = False
             _watch("-pg", self.data_dir)
             return
@@ -479,17 +484,15 @@ class Cluster:
         if p.returncode != 0 and mode != "immediate":
             p = run_as_postgres([pg_prog("pg_ctl"), "stop", "-D", self.data_dir, "-m", "immediate", "-w",
                                  "-t", "30"], env=self._server_env(), check=False, timeout=60)
-        if p.returncode != 0:
-            pid = self.postmaster_pid()
-            if pid:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                for _ in range(100):
-                    if not _pid_alive(pid):
-                        break
-                    time.sleep(0.05)
+        if p.returncode != 0 and _is_postgres(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        # pg_ctl returns once postmaster.pid is gone; the postmaster exits a moment later.
+        deadline = time.monotonic() + 30
+        while _is_postgres(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
         self._running = False
         _watch("-pg", self.data_dir)
 
@@ -505,8 +508,7 @@ class Cluster:
             return None
 
     def is_running(self) -> bool:
-        pid = self.postmaster_pid()
-        return bool(pid) and _pid_alive(pid)
+        return _is_postgres(self.postmaster_pid())
 
     def cleanup(self):
         """Stops the server (immediate) and removes the workdir if we made it (and the
@@ -567,21 +569,27 @@ class Cluster:
     def switch_wal_and_wait_archived(self, timeout=60) -> str:
         """pg_switch_wal() and waits until the segment it closed is archived. Returns its
         name. (Makes the WAL of everything committed so far available to a restore.)"""
-        with self.connect(autocommit=True) as conn, conn.cursor() as cur:
-            # A switch on an idle segment does nothing; write something so there is one.
-            cur.execute("SELECT pg_walfile_name(pg_switch_wal())")
-            seg = cur.fetchone()[0]
-            deadline = time.monotonic() + timeout
-            while True:
-                cur.execute("SELECT last_archived_wal, last_failed_wal FROM pg_stat_archiver")
-                last, failed = cur.fetchone()
-                if last is not None and last[:24] >= seg and len(last) == 24:
-                    return seg
-                if time.monotonic() > deadline:
-                    raise ClusterError(f"{self.name}: {seg} not archived after {timeout}s "
-                                       f"(last {last}, failed {failed}):\n{self.tail_log(20)}")
-                time.sleep(0.05)
-        conn.close()
+        conn = self.connect(autocommit=True)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_walfile_name(pg_switch_wal())")
+                seg = cur.fetchone()[0]
+        finally:
+            conn.close()
+        status = os.path.join(self.data_dir, "pg_wal", "archive_status")
+        deadline = time.monotonic() + timeout
+        while True:
+            # pg_switch_wal() returns after the segment is complete, i.e. after its .ready
+            # file exists; the archiver renames it to .done once archive_command succeeded
+            # (and a checkpoint may then recycle the segment with its status file).
+            ready = os.path.exists(os.path.join(status, seg + ".ready"))
+            done = os.path.exists(os.path.join(status, seg + ".done"))
+            present = os.path.exists(os.path.join(self.data_dir, "pg_wal", seg))
+            if not ready and (done or not present):
+                return seg
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{self.name}: {seg} not archived after {timeout}s:\n{self.tail_log(20)}")
+            time.sleep(0.05)
 
     # ---- clients ----
 
@@ -651,6 +659,25 @@ def _pid_alive(pid: int) -> bool:
         return False
 
 
+def _proc_cwd(pid: int):
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
+
+
+def _is_postgres(pid: int) -> bool:
+    """pid is a live postgres process (a pid in a stale postmaster.pid may be reused by
+    anything else, which we must neither wait for nor kill)."""
+    if not pid or not _pid_alive(pid):
+        return False
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip() == "postgres"
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def running_cluster(**kwargs):
     """with running_cluster(archive_command=True, conf={...}) as pg: an initialized, started
@@ -696,8 +723,9 @@ def start_cluster_from_datadir(datadir, port=None, conf=None, wait=True, archive
     also holds the server log) at the end of postgresql.auto.conf, so the copy never
     collides with its original. archive=False also turns archive_mode off so a restored
     copy does not write into the original's archive (conf can override everything).
-    remove_data_dir: cleanup() also removes datadir. Returns the started Cluster; its
-    cleanup() stops it."""
+    remove_data_dir: cleanup() also removes datadir. wait: as for Cluster.start(); None:
+    configure only, do not start. Returns the Cluster; its cleanup() stops it. If the
+    start fails, the ClusterError holds the tail of the server log (recovery errors)."""
     datadir = os.path.abspath(datadir)
     if not os.path.isfile(os.path.join(datadir, "PG_VERSION")):
         raise ClusterError(f"{datadir} is not a PostgreSQL data directory (no PG_VERSION)")
@@ -713,8 +741,10 @@ def start_cluster_from_datadir(datadir, port=None, conf=None, wait=True, archive
                 pid = int(f.readline())
         except (OSError, ValueError):
             pid = 0
-        if pid and _pid_alive(pid):
-            raise ClusterError(f"{datadir}: postmaster.pid names a live process {pid}")
+        if _is_postgres(pid) and _proc_cwd(pid) == os.path.realpath(datadir):
+            raise ClusterError(f"{datadir}: a postmaster (pid {pid}) is running on it")
+        # Copied along from a running cluster, or left by a crash: the server would refuse
+        # to start while the pid in it is alive (e.g. the original's postmaster).
         os.unlink(pidfile)
     auto = os.path.join(datadir, "postgresql.auto.conf")
     if not os.path.exists(auto):
@@ -734,5 +764,9 @@ def start_cluster_from_datadir(datadir, port=None, conf=None, wait=True, archive
     c._settings = lambda: {**base, "port": c.port, **settings}
     c._write_conf()
     if wait is not None:
-        c.start(wait=wait)
+        try:
+            c.start(wait=wait)
+        except BaseException:
+            c.cleanup()          # the error carries the server log's tail
+            raise
     return c
