@@ -1,0 +1,406 @@
+#!/usr/bin/env python3
+"""lifeboat against a real PostgreSQL 15: base backups (full and incremental) taken while a
+reservations workload writes, WAL archived by `lifeboat pg wal-push`, point-in-time restores
+to random targets checked row by row, a tablespace outside the data directory, a second
+timeline, and the bad-input paths (missing WAL, another cluster's WAL, full disk, server
+gone, kill -9 of backup and wal-push).
+
+Usage: pg_lifeboat_test.py [CASE ...]   (default: all). LIFEBOAT: the binary to test.
+Ends with "N passed, N failed" and exits non-zero on any failure.
+"""
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pgharness as ph  # noqa: E402  (re-executes under /usr/bin/python3 if psycopg2 is missing)
+import reservations as rv  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LIFEBOAT_SRC = os.environ.get("LIFEBOAT") or os.path.join(HERE, "..", "..", "build", "lifeboat")
+SEED = int(os.environ.get("PG_TEST_SEED", str(int(time.time()) % 100000)))
+rng = random.Random(SEED)
+
+
+class Env:
+    """A repository (password + key file), a lifeboat binary reachable by postgres, and an
+    archiving primary with sample data and a tablespace."""
+
+    def __init__(self):
+        self.work = ph.make_tempdir("lifeboat-pgtest-")
+        self.lb = os.path.join(self.work, "lifeboat")
+        shutil.copy(LIFEBOAT_SRC, self.lb)
+        os.chmod(self.lb, 0o755)
+        self.repo = os.path.join(self.work, "repo")
+        self.cache = os.path.join(self.work, "cache")
+        self.pw = os.path.join(self.work, "password")
+        self.key = os.path.join(self.work, "key")
+        with open(self.pw, "w") as f:
+            f.write("pg test password\n")
+        os.chmod(self.pw, 0o600)
+        ph._chown_postgres(self.pw)
+        self.run(["init"])
+        self.run(["key", "add", "--generate-key-file", self.key])
+        ph._chown_postgres(self.repo, recursive=True)
+        self.primary = None
+
+    def base_env(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "LIFEBOAT"))}
+        env.update({"LIFEBOAT_REPO": self.repo, "LIFEBOAT_CACHE_DIR": self.cache,
+                    "LIFEBOAT_KEY_FILE": self.key, "LIFEBOAT_TEST_FAST_KDF": "1"})
+        if not os.path.exists(self.key):
+            env.pop("LIFEBOAT_KEY_FILE")
+            env["LIFEBOAT_PASSWORD_FILE"] = self.pw
+        return env
+
+    def run(self, args, cluster=None, check=True, timeout=600, as_pg=True, env_extra=None):
+        """Runs lifeboat (as postgres when root) and returns CompletedProcess."""
+        env = self.base_env()
+        if cluster is not None:
+            env.update({k: v for k, v in cluster.env().items() if k.startswith("PG")})
+        env.update(env_extra or {})
+        cmd = [self.lb] + args
+        if as_pg and os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", "env"] + [f"{k}={v}" for k, v in env.items()] + cmd
+            env = None
+        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=timeout, cwd="/")
+        if check and p.returncode != 0:
+            raise AssertionError(f"lifeboat {' '.join(args)} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
+        return p
+
+    def archive_command(self, source="main"):
+        return (f"LIFEBOAT_CACHE_DIR={self.cache} {self.lb} --repo {self.repo} "
+                f"--key-file {self.key} pg wal-push --source {source} %p")
+
+    def start_primary(self):
+        c = ph.Cluster(archive_command=self.archive_command(), name="primary",
+                       conf={"autovacuum": "off", "track_commit_timestamp": "on"})
+        c.init()
+        c.start()
+        self.primary = c
+        self.tblspc = ph.make_tempdir("lifeboat-tblspc-")
+        conn = c.connect(autocommit=True)
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE TABLESPACE extra LOCATION '{self.tblspc}'")
+            cur.execute("CREATE TABLE invoices (id int PRIMARY KEY, pdf text) TABLESPACE extra")
+            cur.execute("INSERT INTO invoices SELECT g, repeat(md5(g::text), 20) FROM generate_series(1, 5000) g")
+        rv.create_schema(conn)
+        rv.load_sample(conn, 20000, seed=SEED)
+        conn.close()
+        return c
+
+    def backup(self, kind):
+        p = self.run(["--json", "pg", "backup", "--type", kind], cluster=self.primary)
+        return json.loads(p.stdout)
+
+    def restore(self, target=None, extra=(), check=True, port=None):
+        """pg restore --start into a fresh directory; returns (proc, pgdata, port, tblspc)."""
+        parent = ph.make_tempdir("lifeboat-restore-")
+        pgdata = os.path.join(parent, "data")
+        new_tbl = os.path.join(parent, "tblspc")
+        port = port or ph.free_port()
+        args = ["--json", "pg", "restore", "--pgdata", pgdata, "--start", "--port", str(port),
+                "--tablespace-map", f"{self.tblspc}={new_tbl}"]
+        if target is not None:
+            args += ["--target-time", ph.format_pg_timestamp(target)]
+        args += list(extra)
+        # Restores run as root: lifeboat starts the server as the data directory's owner.
+        p = self.run(args, check=check, as_pg=False, timeout=900)
+        self.started.append(pgdata)
+        return p, pgdata, port, new_tbl
+
+    started = []
+
+    def connect_restored(self, port):
+        import psycopg2
+        return psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
+                                connect_timeout=10)
+
+    def stop_restored(self, pgdata):
+        if os.path.exists(os.path.join(pgdata, "postmaster.pid")):
+            ph.run_as_postgres([ph.pg_prog("pg_ctl"), "-D", pgdata, "stop", "-m", "immediate", "-w"],
+                               check=False)
+
+    def cleanup(self):
+        for d in self.started:
+            self.stop_restored(d)
+        if self.primary:
+            self.primary.cleanup()
+
+
+def check_state(env, port, log, target, label):
+    conn = env.connect_restored(port)
+    try:
+        diffs = rv.compare_state(conn, rv.expected_state(log, target))
+    finally:
+        conn.close()
+    assert not diffs, f"{label}: restored state differs at {target}:\n{rv.format_summary(diffs)}"
+
+
+# ------------------------------------------------------------------------------------------
+
+def case_pitr(env):
+    """Full and incremental backups mid-workload; PITR to 5 random targets, row by row;
+    the tablespace survives (mapped elsewhere)."""
+    c = env.primary
+    wl = rv.Workload(c, rate=300, seed=SEED).start()
+    time.sleep(1.0)
+    full = env.backup("full")
+    assert full["extra"]["type"] == "full"
+    assert full["extra"]["bad_pages"] == 0, full["extra"]
+    assert full["extra"]["pages_checked"] > 100, "page checksums were not verified"
+    full_stop = dt.datetime.fromisoformat(full["extra"]["stop_time"].replace("Z", "+00:00")[:26] + "+00:00")
+    time.sleep(1.5)
+    incr = env.backup("incr")
+    assert incr["extra"]["type"] == "incr"
+    s = incr["summary"]
+    assert s["files_unchanged"] > 0, s
+    assert s["bytes_read"] < s["bytes_total"], s
+    incr_stop = dt.datetime.fromisoformat(incr["extra"]["stop_time"].replace("Z", "+00:00")[:26] + "+00:00")
+    time.sleep(1.5)
+    log = wl.stop()
+    c.switch_wal_and_wait_archived()
+    assert len(log.txns) > 300, len(log.txns)
+    # Five targets after the full backup ended; at least two after the incremental one.
+    targets = []
+    before_incr = rv.WorkloadLog(base=log.base, txns=[t for t in log.txns if t.commit_ts < incr_stop])
+    for frac in sorted(rng.random() for _ in range(3)):
+        targets.append(rv.choose_target(before_incr, not_before=full_stop, fraction=frac)[0])
+    for frac in sorted(rng.random() for _ in range(2)):
+        targets.append(rv.choose_target(log, not_before=incr_stop, fraction=frac)[0])
+    used = set()
+    for i, t in enumerate(targets):
+        p, pgdata, port, tbl = env.restore(t, extra=["--no-archive"])
+        out = json.loads(p.stdout)
+        used.add(out["backup"])
+        assert out["started"] and out["total_seconds"] > 0, out
+        assert "recovery stopping" in out["recovery_point"], out
+        check_state(env, port, log, t, f"target {i + 1}")
+        conn = env.connect_restored(port)
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*), sum(length(pdf)) FROM invoices")
+            assert cur.fetchone() == (5000, 5000 * 640), "tablespace table lost"
+            cur.execute("SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = 'extra'")
+            assert cur.fetchone()[0] == tbl
+        conn.close()
+        env.stop_restored(pgdata)
+    assert full["id"] in used and incr["id"] in used, (used, full["id"], incr["id"])
+    env.pitr_log = log
+    env.full_id = full["id"]
+
+
+def case_timeline(env):
+    """Restore and promote (timeline 2), keep writing and archiving there, then PITR to a
+    time on timeline 2 from the timeline-1 base backup."""
+    c = env.primary
+    wl = rv.Workload(c, rate=200, seed=SEED + 1).start()
+    time.sleep(0.5)
+    wl.stop()
+    c.switch_wal_and_wait_archived()
+    p, pgdata, port, _ = env.restore(None)  # latest: replay everything, promote, keep archiving
+    conn = env.connect_restored(port)
+    with conn.cursor() as cur:
+        cur.execute("SELECT timeline_id FROM pg_control_checkpoint()")
+        tli = cur.fetchone()[0]
+    conn.close()
+    assert tli >= 2, f"not on a new timeline: {tli}"
+    restored = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+    wl2 = rv.Workload(restored, rate=200, seed=SEED + 2).start()
+    time.sleep(1.5)
+    log2 = wl2.stop()
+    conn = env.connect_restored(port)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_walfile_name(pg_switch_wal())")
+        seg = cur.fetchone()[0]
+    conn.close()
+    deadline = time.time() + 60
+    while os.path.exists(os.path.join(pgdata, "pg_wal", "archive_status", seg + ".ready")):
+        assert time.time() < deadline, "timeline 2 WAL not archived"
+        time.sleep(0.1)
+    env.stop_restored(pgdata)
+    target, _ = rv.choose_target(log2, fraction=0.5)
+    p, pgdata2, port2, _ = env.restore(target, extra=["--no-archive", "--target-timeline", str(tli)])
+    check_state(env, port2, log2, target, "timeline 2 target")
+    env.stop_restored(pgdata2)
+    v = env.run(["--json", "pg", "wal-verify"])
+    tls = [t["timeline"] for t in json.loads(v.stdout)["timelines"]]
+    assert tli in tls, tls
+
+
+def case_missing_wal(env):
+    """A segment deleted from the archive: wal-verify names the gap; a restore past it fails
+    with a clear message."""
+    backup_repo = env.repo + ".saved"
+    subprocess.run(["cp", "-a", env.repo, backup_repo], check=True)  # keeps owners
+    try:
+        info = json.loads(env.run(["--json", "pg", "info"]).stdout)
+        b = info["backups"][0]
+        start = b["extra"]["stop_segment"]
+        # The segment after the backup's stop: needed by any target later than it.
+        segs = sorted(os.listdir(os.path.join(env.repo, "wal", "main", start[:16])))
+        later = [s for s in segs if s > start]
+        assert len(later) >= 2, segs
+        victim = later[0]
+        os.unlink(os.path.join(env.repo, "wal", "main", victim[:16], victim))
+        v = env.run(["pg", "wal-verify"], check=False)
+        assert v.returncode == 6, (v.returncode, v.stdout, v.stderr)
+        assert victim in v.stdout and "GAP" in v.stdout, v.stdout
+        target = env.pitr_log.txns[-1].commit_ts
+        p, pgdata, port, _ = env.restore(target, extra=["--no-archive", "--backup", b["id"],
+                                                        "--target-timeline", "1"], check=False)
+        assert p.returncode != 0, p.stdout
+        assert "recovery ended before configured recovery target was reached" in p.stderr, p.stderr
+    finally:
+        shutil.rmtree(env.repo)
+        os.rename(backup_repo, env.repo)
+
+
+def case_foreign_cluster(env):
+    """WAL of another cluster (another system identifier) is refused."""
+    other = ph.Cluster(name="other")
+    other.init()
+    try:
+        seg = sorted(f for f in os.listdir(os.path.join(other.data_dir, "pg_wal")) if len(f) == 24)[0]
+        p = env.run(["pg", "wal-push", os.path.join(other.data_dir, "pg_wal", seg)], check=False)
+        assert p.returncode == 7, (p.returncode, p.stderr)
+        assert "belongs to cluster" in p.stderr, p.stderr
+    finally:
+        other.cleanup()
+
+
+def case_server_gone(env):
+    """PostgreSQL unreachable: pg backup fails in bounded time, writes no snapshot."""
+    before = len(json.loads(env.run(["--json", "snapshots"]).stdout))
+    t0 = time.time()
+    p = env.run(["pg", "backup"], check=False,
+                env_extra={"PGHOST": "127.0.0.1", "PGPORT": str(ph.free_port()), "PGUSER": "postgres"})
+    assert p.returncode == 11, (p.returncode, p.stderr)
+    assert "connect to PostgreSQL" in p.stderr, p.stderr
+    assert time.time() - t0 < 30
+    assert len(json.loads(env.run(["--json", "snapshots"]).stdout)) == before
+
+
+def case_full_disk(env):
+    """A restore into a too-small file system fails clearly and says what failed."""
+    mnt = ph.make_tempdir("lifeboat-small-")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs", mnt],
+                       stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        print(f"SKIP full_disk: cannot mount a tmpfs here ({r.stderr.strip()})")
+        return
+    try:
+        p = env.run(["pg", "restore", "--pgdata", os.path.join(mnt, "data"), "--no-archive",
+                     "--tablespace-map", f"{env.tblspc}={mnt}/t"], check=False, as_pg=False)
+        assert p.returncode != 0, p.stdout
+        assert "No space left on device" in p.stderr or "disk is full" in p.stderr, p.stderr
+    finally:
+        subprocess.run(["umount", "-l", mnt])
+
+
+def case_kill_backup(env):
+    """kill -9 of a running pg backup: nothing half-done is listed, check passes, the next
+    backup works and the cluster is not left in backup mode."""
+    c = env.primary
+    before = len(json.loads(env.run(["--json", "pg", "info"]).stdout)["backups"])
+    for delay in (0.05, 0.15, 0.3):
+        env_vars = env.base_env()
+        env_vars.update({k: v for k, v in c.env().items() if k.startswith("PG")})
+        cmd = ["runuser", "-u", "postgres", "--", "env"] + [f"{k}={v}" for k, v in env_vars.items()] + \
+              [env.lb, "pg", "backup", "--type", "full"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
+                                start_new_session=True)
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    p = env.run(["check", "--read-data"], check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    env.run(["unlock"])
+    after = json.loads(env.run(["--json", "pg", "info"]).stdout)["backups"]
+    for b in after:
+        assert b["extra"].get("stop_lsn"), b  # only complete backups are listed
+    assert c.query_one("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                       "AND application_name = 'lifeboat'") == 0
+    res = env.backup("incr")
+    assert res["extra"]["stop_lsn"]
+    assert len(json.loads(env.run(["--json", "pg", "info"]).stdout)["backups"]) >= before + 1
+
+
+def case_kill_wal_push(env):
+    """kill -9 of wal-push at random moments: PostgreSQL retries; the retry succeeds and the
+    archive holds the segment whole."""
+    c = env.primary
+    seg_dir = ph.make_tempdir("lifeboat-segs-")
+    for i in range(12):
+        # New rows every round, so the current segment is a new one after each switch
+        # (pg_walfile_name of an LSN on a segment boundary names the previous segment).
+        c.psql(f"INSERT INTO invoices SELECT {100000 + 1000 * i} + g, md5(g::text) "
+               "FROM generate_series(1, 500) g")
+        name = c.query_one("SELECT pg_walfile_name(pg_current_wal_lsn())")
+        src = os.path.join(c.data_dir, "pg_wal", name)
+        dst = os.path.join(seg_dir, name)
+        shutil.copy(src, dst)
+        ph._chown_postgres(dst)
+        env_vars = env.base_env()
+        cmd = ["runuser", "-u", "postgres", "--", "env"] + [f"{k}={v}" for k, v in env_vars.items()] + \
+              [env.lb, "pg", "wal-push", "--source", "killtest", dst]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
+                                start_new_session=True)
+        time.sleep(rng.uniform(0.0, 0.03))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        # The retry PostgreSQL would make: must succeed (stored now, or stored whole before).
+        env.run(["pg", "wal-push", "--source", "killtest", dst])
+        out = os.path.join(seg_dir, "fetched")
+        env.run(["pg", "wal-get", "--source", "killtest", "--prefetch", "0", name, out])
+        with open(out, "rb") as a, open(dst, "rb") as b:
+            assert a.read() == b.read(), f"archived {name} differs from the original"
+        os.unlink(out)
+        c.psql("SELECT pg_switch_wal()")
+    p = env.run(["check"], check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+CASES = [case_pitr, case_timeline, case_missing_wal, case_foreign_cluster, case_server_gone,
+         case_full_disk, case_kill_backup, case_kill_wal_push]
+
+
+def main():
+    wanted = sys.argv[1:]
+    print(f"seed {SEED} (PG_TEST_SEED to repeat); lifeboat {LIFEBOAT_SRC}")
+    env = Env()
+    passed = failed = 0
+    try:
+        env.start_primary()
+        for case in CASES:
+            name = case.__name__[5:]
+            if wanted and name not in wanted:
+                continue
+            t0 = time.time()
+            try:
+                case(env)
+                passed += 1
+                print(f"PASS {name} ({time.time() - t0:.1f} s)", flush=True)
+            except Exception:
+                failed += 1
+                print(f"FAIL {name} ({time.time() - t0:.1f} s)\n{traceback.format_exc()}", flush=True)
+                if env.primary:
+                    print(env.primary.tail_log(15))
+    finally:
+        env.cleanup()
+        if failed == 0 and os.environ.get("LIFEBOAT_PG_KEEP") != "1":
+            ph.remove_tempdir(env.work)
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
