@@ -184,6 +184,7 @@ def case_pitr(env):
         assert out["started"] and out["total_seconds"] > 0, out
         assert "recovery stopping" in out["recovery_point"], out
         check_state(env, port, log, t, f"target {i + 1}")
+        assert os.path.exists(os.path.join(pgdata, "lifeboat-spool", ".lock")), "no WAL prefetch ran"
         conn = env.connect_restored(port)
         with conn.cursor() as cur:
             cur.execute("SELECT count(*), sum(length(pdf)) FROM invoices")
@@ -369,7 +370,71 @@ def case_kill_wal_push(env):
     assert p.returncode == 0, p.stdout + p.stderr
 
 
-CASES = [case_pitr, case_timeline, case_missing_wal, case_foreign_cluster, case_server_gone,
+def case_delta(env):
+    """--delta over an earlier restore of the same cluster: unchanged files are kept, stray
+    files removed, and the result recovers to its own target."""
+    log = env.pitr_log
+    t1, _ = rv.choose_target(log, fraction=0.6)
+    p, pgdata, port, tbl = env.restore(t1, extra=["--no-archive"])
+    env.stop_restored(pgdata)
+    stray = os.path.join(pgdata, "base", "stray-file")
+    with open(stray, "w") as f:
+        f.write("not in the backup")
+    t2, _ = rv.choose_target(log, fraction=0.9)
+    args = ["--json", "pg", "restore", "--pgdata", pgdata, "--delta", "--start", "--port", str(port),
+            "--no-archive", "--tablespace-map", f"{env.tblspc}={tbl}",
+            "--target-time", ph.format_pg_timestamp(t2)]
+    out = json.loads(env.run(args, as_pg=False).stdout)
+    assert out["files_kept"] > 100, out
+    assert out["files_removed"] >= 1 and not os.path.exists(stray), out
+    check_state(env, port, log, t2, "delta restore")
+    env.stop_restored(pgdata)
+
+
+def case_bad_page(env):
+    """A relation page damaged on disk: the backup names the file and block, exits 6."""
+    c = ph.Cluster(archive_command=env.archive_command("badpage"), name="badpage")
+    c.init()
+    c.start()
+    try:
+        c.psql("CREATE TABLE victim AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g")
+        rel = c.psql("SELECT pg_relation_filepath('victim')")
+        c.psql("CHECKPOINT")
+        c.stop()
+        path = os.path.join(c.data_dir, rel)
+        with open(path, "r+b") as f:
+            f.seek(3 * 8192 + 4000)  # block 3, inside the tuples, not the header
+            b = f.read(1)
+            f.seek(3 * 8192 + 4000)
+            f.write(bytes([b[0] ^ 0xFF]))
+        c.start()
+        p = env.run(["pg", "backup", "--source", "badpage"], cluster=c, check=False)
+        assert p.returncode == 6, (p.returncode, p.stderr)
+        assert f"{rel} block 3" in p.stderr, p.stderr
+    finally:
+        c.cleanup()
+
+
+def case_archive_broken(env):
+    """archive_command failing: the backup waits for its WAL, then fails with a clear error
+    and records no snapshot."""
+    c = ph.Cluster(archive_command="false", name="noarchive")
+    c.init()
+    c.start()
+    try:
+        before = len(json.loads(env.run(["--json", "snapshots"]).stdout))
+        t0 = time.time()
+        p = env.run(["pg", "backup", "--source", "noarchive", "--wal-timeout", "3"], cluster=c,
+                    check=False)
+        assert p.returncode == 11, (p.returncode, p.stderr)
+        assert "did not reach the archive" in p.stderr and "archive_command" in p.stderr, p.stderr
+        assert time.time() - t0 < 30
+        assert len(json.loads(env.run(["--json", "snapshots"]).stdout)) == before
+    finally:
+        c.cleanup()
+
+
+CASES = [case_pitr, case_delta, case_bad_page, case_archive_broken, case_timeline, case_missing_wal, case_foreign_cluster, case_server_gone,
          case_full_disk, case_kill_backup, case_kill_wal_push]
 
 
