@@ -25,12 +25,12 @@ struct RepoConfig {
   int version = kFormatVersion;
   chunk::ChunkerParams chunker;  // seed comes from the master key
   int zstd_level = 3;
-  uint32_t pack_size = 16u << 20;
+  uint32_t pack_size = 8u << 20;
 };
 
 struct InitOptions {
   int zstd_level = 3;
-  uint32_t pack_size = 16u << 20;
+  uint32_t pack_size = 8u << 20;
   const crypto::KdfParams* kdf = nullptr;  // default: DefaultKdfParams()
 };
 
