@@ -108,7 +108,7 @@ class FilesTest : public ::testing::Test {
     WriteFile(src() / "invoice.pdf", pdf);
     WriteFile(src() / "name with spaces.txt", "spaces");
     WriteFile(src() / "new\nline", "newline");
-    WriteFile(src() / std::string("bad\xff\xfe utf8", 12), "invalid utf-8");
+    WriteFile(src() / std::string("bad\xff\xfe utf8"), "invalid utf-8");
     WriteFile(src() / "empty", "");
     fs::create_symlink("invoice.pdf", src() / "link");
     fs::create_symlink("/nonexistent/target", src() / "dangling");
