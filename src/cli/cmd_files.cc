@@ -7,6 +7,12 @@
 #include "repo/snapshot.h"
 #include "source/files_backup.h"
 #include "source/files_restore.h"
+#include "source/log_archive.h"
+#include "source/tree_walk.h"
+#include "repo/retention.h"
+
+#include <fnmatch.h>
+#include <ctime>
 #include "util/log.h"
 
 namespace lb::cli {
@@ -67,16 +73,91 @@ int RunBackupFiles(const BackupArgs& a) {
   return 0;
 }
 
+struct LogArgs {
+  std::vector<std::string> dirs, tags, patterns;
+  std::string older_than;
+  bool remove_archived = false;
+};
+
+int RunBackupLogs(const LogArgs& a) {
+  auto age = repo::ParseDuration(a.older_than);
+  if (!age.ok()) return Fail(age.status().WithContext("--older-than"));
+  auto r = OpenRepo(LockMode::kShared, "backup logs");
+  if (!r.ok()) return Fail(r.status());
+  source::FileBackupOptions opts;
+  opts.paths = a.dirs;
+  opts.tags = a.tags;
+  opts.kind = "logs";
+  opts.threads = Globals().threads;
+  int64_t cutoff_ns = (int64_t(time(nullptr)) - age->ApproxSeconds()) * 1000000000;
+  std::vector<std::string> patterns = a.patterns;
+  // Only files last written before the cutoff (and matching a pattern, when given).
+  opts.filter = [cutoff_ns, patterns](const std::string& path, const struct stat& st) {
+    int64_t mtime = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    if (mtime >= cutoff_ns) return false;
+    if (patterns.empty()) return true;
+    std::string name = path.substr(path.rfind('/') + 1);
+    for (const auto& p : patterns)
+      if (fnmatch(p.c_str(), name.c_str(), 0) == 0) return true;
+    return false;
+  };
+  auto res = source::BackupFiles(*r->repo, opts);
+  if (!res.ok()) return Fail(res.status().WithContext("backup logs failed; no snapshot was written"));
+  const auto& s = res->snapshot;
+  source::RemoveArchivedResult removed;
+  if (a.remove_archived && res->errors.empty()) {
+    // The snapshot is committed; now every archived file is read back and compared before
+    // it is deleted.
+    auto rm = source::RemoveArchivedFiles(*r->repo, s, res->stored_paths);
+    if (!rm.ok()) return Fail(rm.status().WithContext("snapshot saved, originals kept"));
+    removed = *rm;
+  }
+  if (Globals().json) {
+    json j = s.ToJson(true);
+    j["files_archived"] = res->stored_paths.size();
+    j["files_removed"] = removed.removed;
+    j["bytes_removed"] = removed.bytes_removed;
+    j["files_kept"] = removed.kept;
+    j["errors"] = res->errors;
+    PrintJson(j);
+  } else {
+    std::printf("snapshot %s saved: %zu log files older than %s, %s, added %s (%s stored)\n",
+                s.id.Short().c_str(), res->stored_paths.size(), a.older_than.c_str(),
+                HumanBytes(res->bytes_total).c_str(),
+                HumanBytes(res->writer.bytes_new_raw).c_str(),
+                HumanBytes(res->writer.bytes_new_stored).c_str());
+    if (a.remove_archived)
+      std::printf("removed %llu archived files (%s) after verifying them; kept %zu\n",
+                  (unsigned long long)removed.removed, HumanBytes(removed.bytes_removed).c_str(),
+                  removed.kept.size());
+  }
+  if (!res->errors.empty()) {
+    if (a.remove_archived)
+      std::fprintf(stderr, "warning: nothing was removed because some files could not be read\n");
+    return ExitCodeFor(Code::kIncomplete);
+  }
+  return removed.kept.empty() ? 0 : ExitCodeFor(Code::kIncomplete);
+}
+
 struct RestoreArgs {
   std::string ref, target;
   std::vector<std::string> includes;
 };
 
 int RunRestore(const RestoreArgs& a) {
-  auto r = OpenRepo(LockMode::kNone, "restore");
+  auto r = OpenRepo(LockMode::kShared, "restore");
   if (!r.ok()) return Fail(r.status());
   auto snap = repo::FindSnapshot(*r->repo, a.ref);
   if (!snap.ok()) return Fail(snap.status());
+  for (const auto& inc : a.includes) {
+    bool found = false;
+    Status w = source::WalkTree(*r->repo, snap->tree, inc, [&](const std::string&, const repo::Node&) {
+      found = true;
+      return Err(Code::kCancelled, "found");  // one entry is enough
+    });
+    if (!w.ok() && w.code() != Code::kCancelled) return Fail(w);
+    if (!found) return Fail(Err(Code::kNotFound, "'{}' is not in snapshot {}", inc, snap->id.Short()));
+  }
   source::FileRestoreOptions opts;
   opts.target = a.target;
   opts.includes = a.includes;
@@ -93,6 +174,7 @@ int RunRestore(const RestoreArgs& a) {
   auto res = source::RestoreFiles(*r->repo, *snap, opts);
   bar.reset();
   if (!res.ok()) return Fail(res.status());
+
   if (Globals().json) {
     PrintJson({{"snapshot", snap->id.Hex()}, {"files", res->files}, {"dirs", res->dirs},
                {"others", res->others}, {"bytes", res->bytes}, {"damaged", res->damaged},
@@ -127,8 +209,21 @@ void AddFileCommands(CLI::App& app, Runner& run) {
   files->add_flag("--force", ba.force, "read every file, even unchanged ones");
   files->callback([&] { run = [] { return RunBackupFiles(ba); }; });
 
+  static LogArgs la;
+  auto* logs = backup->add_subcommand("logs", "archive log files older than an age");
+  logs->add_option("DIR", la.dirs, "log directories")->required();
+  logs->add_option("--older-than", la.older_than, "only files last written before this age (7d)")
+      ->required();
+  logs->add_option("--pattern", la.patterns, "only file names matching (repeatable, e.g. '*.log')");
+  logs->add_option("--tag", la.tags, "tag the snapshot (repeatable)");
+  logs->add_flag("--remove-archived", la.remove_archived,
+                 "delete the originals once the snapshot is committed and verified");
+  logs->callback([&] { run = [] { return RunBackupLogs(la); }; });
+
   static RestoreArgs ra;
-  auto* restore = app.add_subcommand("restore", "restore a file-tree snapshot");
+  auto* restore = app.add_subcommand(
+      "restore", "restore a snapshot's files (file trees, logs, command output; base backups "
+                 "are restored with 'pg restore')");
   restore->add_option("SNAPSHOT", ra.ref, "snapshot id, prefix or 'latest'")->required();
   restore->add_option("--target", ra.target, "directory to restore into")->required();
   restore->add_option("--include", ra.includes, "restore only this path (repeatable)");

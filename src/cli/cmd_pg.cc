@@ -16,6 +16,7 @@
 #include "pg/pg_restore.h"
 #include "pg/wal.h"
 #include "repo/names.h"
+#include "repo/retention.h"
 #include "util/log.h"
 
 namespace lb::cli {
@@ -179,15 +180,20 @@ Result<std::string> RestoreCommand(const std::string& source) {
     for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return out + "'";
   };
+  // The same secret, in the same order, as ReadSecret() used to open the repository.
   std::string secret;
-  std::string kf = Globals().key_file;
-  if (kf.empty())
-    if (const char* e = std::getenv("LIFEBOAT_KEY_FILE")) kf = e;
-  std::string pf = Globals().password_file;
-  if (pf.empty())
-    if (const char* e = std::getenv("LIFEBOAT_PASSWORD_FILE")) pf = e;
-  if (!kf.empty()) secret = "--key-file " + q(fs::absolute(kf).string());
-  else if (!pf.empty()) secret = "--password-file " + q(fs::absolute(pf).string());
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v ? v : "");
+  };
+  if (!Globals().key_file.empty())
+    secret = "--key-file " + q(fs::absolute(Globals().key_file).string());
+  else if (!Globals().password_file.empty())
+    secret = "--password-file " + q(fs::absolute(Globals().password_file).string());
+  else if (!env("LIFEBOAT_KEY_FILE").empty())
+    secret = "--key-file " + q(fs::absolute(env("LIFEBOAT_KEY_FILE")).string());
+  else if (!env("LIFEBOAT_PASSWORD_FILE").empty())
+    secret = "--password-file " + q(fs::absolute(env("LIFEBOAT_PASSWORD_FILE")).string());
   else
     return Status(Code::kInvalidArgument,
                   "restore_command needs the repository secret in a file, not in "
@@ -215,7 +221,21 @@ int RunPgRestore(const PgRestoreArgs& a) {
     opts.target = {k, v};
     ++targets;
   };
-  set(pg::RecoveryTarget::Kind::kTime, a.target_time);
+  // A time without a zone means UTC here; say so to PostgreSQL too, which would otherwise
+  // read it in its own TimeZone setting.
+  std::string target_time = a.target_time;
+  if (!target_time.empty()) {
+    int64_t ns = 0;
+    if (!pg::ParseTargetTime(target_time, ns))
+      return Fail(Err(Code::kInvalidArgument, "cannot parse --target-time '{}' (want "
+                                              "'YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM]]')",
+                      target_time));
+    size_t t = target_time.find_first_of("T ");
+    std::string rest = t == std::string::npos ? "" : target_time.substr(t + 1);
+    if (rest.find_first_of("+-Z") == std::string::npos && rest.find("UTC") == std::string::npos)
+      target_time += "+00";
+  }
+  set(pg::RecoveryTarget::Kind::kTime, target_time);
   set(pg::RecoveryTarget::Kind::kLsn, a.target_lsn);
   set(pg::RecoveryTarget::Kind::kXid, a.target_xid);
   set(pg::RecoveryTarget::Kind::kName, a.target_name);
@@ -236,7 +256,7 @@ int RunPgRestore(const PgRestoreArgs& a) {
     if (!rc.ok()) return Fail(rc.status());
     opts.restore_command = *rc;
   }
-  auto r = OpenRepo(LockMode::kNone, "pg restore");
+  auto r = OpenRepo(LockMode::kShared, "pg restore");
   if (!r.ok()) return Fail(r.status());
   auto res = pg::RestoreCluster(*r->repo, opts);
   if (!res.ok()) return Fail(res.status().WithContext("pg restore"));
@@ -361,6 +381,31 @@ int RunPgInfo(const std::string& src) {
   return 0;
 }
 
+int RunWalExpire(const std::string& src, const std::string& retention, bool dry_run) {
+  auto d = repo::ParseDuration(retention);
+  if (!d.ok()) return Fail(d.status());
+  auto r = OpenRepo(LockMode::kShared, "pg wal-expire");
+  if (!r.ok()) return Fail(r.status());
+  std::string source = src.empty() ? DefaultSource() : src;
+  auto res = pg::ExpireWal(*r->repo, source, d->ApproxSeconds(), dry_run);
+  if (!res.ok()) return Fail(res.status());
+  if (Globals().json) {
+    PrintJson({{"dry_run", dry_run}, {"segments_removed", res->segments_removed},
+               {"bytes_removed", res->bytes_removed}, {"segments_kept", res->segments_kept},
+               {"oldest_backup", res->oldest_backup}, {"first_kept", res->first_kept}});
+  } else if (res->oldest_backup.empty()) {
+    std::printf("no base backup of source '%s': no WAL is removed\n", source.c_str());
+  } else {
+    std::printf("%s%llu WAL segments (%s) older than %s and before base backup %s; kept %llu "
+                "from %s\n",
+                dry_run ? "would remove " : "removed ", (unsigned long long)res->segments_removed,
+                HumanBytes(res->bytes_removed).c_str(), retention.c_str(),
+                res->oldest_backup.substr(0, 8).c_str(), (unsigned long long)res->segments_kept,
+                res->first_kept.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 void AddPgCommands(CLI::App& app, Runner& run) {
@@ -374,8 +419,10 @@ void AddPgCommands(CLI::App& app, Runner& run) {
   backup->add_option("--pgdata", ba.pgdata, "data directory (default: asked from the server)");
   backup->add_option("--dbname", ba.dbname, "libpq connection string (default: PG* environment)");
   backup->add_option("--tag", ba.tags, "tag the snapshot (repeatable)");
-  backup->add_option("--block-size", ba.block_size, "chunk size of relation files (bytes)");
-  backup->add_option("--wal-timeout", ba.wal_timeout, "seconds to wait for the WAL to be archived");
+  backup->add_option("--block-size", ba.block_size,
+                     "chunk size of relation files in bytes, a multiple of 8192 (default 16384)");
+  backup->add_option("--wal-timeout", ba.wal_timeout,
+                     "seconds to wait for the backup's WAL to be archived (default 300)");
   backup->callback([&] { run = [] { return RunPgBackup(ba); }; });
 
   static std::string push_path, push_source;
@@ -400,7 +447,8 @@ void AddPgCommands(CLI::App& app, Runner& run) {
   restore->add_option("--pgdata", ra.pgdata, "data directory to restore into")->required();
   restore->add_option("--source", ra.source, "cluster name in the repository (default: main)");
   restore->add_option("--backup", ra.backup, "base backup id (default: chosen from the target)");
-  restore->add_option("--target-time", ra.target_time, "recover to this time");
+  restore->add_option("--target-time", ra.target_time,
+                      "recover to this time: 'YYYY-MM-DD HH:MM:SS[.ffffff][+HH]' (no zone: UTC)");
   restore->add_option("--target-lsn", ra.target_lsn, "recover to this LSN");
   restore->add_option("--target-xid", ra.target_xid, "recover to this transaction id");
   restore->add_option("--target-name", ra.target_name, "recover to this restore point");
@@ -422,6 +470,14 @@ void AddPgCommands(CLI::App& app, Runner& run) {
   auto* verify = pg->add_subcommand("wal-verify", "check the WAL archive for gaps; show windows");
   verify->add_option("--source", verify_source, "cluster name in the repository (default: main)");
   verify->callback([&] { run = [] { return RunWalVerify(verify_source); }; });
+
+  static std::string expire_source, expire_retention = "7d";
+  static bool expire_dry = false;
+  auto* expire = pg->add_subcommand("wal-expire", "remove WAL no retained base backup needs");
+  expire->add_option("--retention", expire_retention, "keep WAL archived within this (default 7d)");
+  expire->add_option("--source", expire_source, "cluster name in the repository (default: main)");
+  expire->add_flag("--dry-run", expire_dry, "show what would be removed");
+  expire->callback([&] { run = [] { return RunWalExpire(expire_source, expire_retention, expire_dry); }; });
 
   static std::string info_source;
   auto* info = pg->add_subcommand("info", "base backups, their LSNs and recoverable windows");

@@ -9,6 +9,7 @@
 
 #include "cli/common.h"
 #include "repo/check.h"
+#include "repo/prune.h"
 #include "repo/keys.h"
 #include "repo/names.h"
 #include "repo/snapshot.h"
@@ -49,8 +50,10 @@ int RunKeyList() {
     if (Globals().json) {
       out.push_back({{"id", k.id}, {"current", current}, {"host", k.host}, {"user", k.user},
                      {"type", k.key_file ? "key-file" : "password"},
-                     {"created", k.created}, {"kdf", {{"name", "scrypt"}, {"n", k.kdf.n},
-                                                      {"r", k.kdf.r}, {"p", k.kdf.p}}}});
+                     {"created", k.created},
+                     {"kdf", k.key_file ? json{{"name", "none"}}
+                                        : json{{"name", "scrypt"}, {"n", k.kdf.n},
+                                               {"r", k.kdf.r}, {"p", k.kdf.p}}}});
     } else {
       std::printf("%s %s  %-8s  %-12s %-20s %s\n", current ? "*" : " ",
                   k.id.substr(0, 8).c_str(), k.key_file ? "key-file" : "password",
@@ -177,13 +180,15 @@ std::string ModeString(const repo::Node& n) {
 }
 
 int RunLs(const std::string& ref, const std::string& path) {
-  auto r = OpenRepo(LockMode::kNone, "ls");
+  auto r = OpenRepo(LockMode::kShared, "ls");
   if (!r.ok()) return Fail(r.status());
   auto snap = repo::FindSnapshot(*r->repo, ref);
   if (!snap.ok()) return Fail(snap.status());
   json out = json::array();
+  bool seen_any = false;
   Status s = source::WalkTree(*r->repo, snap->tree, path,
                               [&](const std::string& p, const repo::Node& n) {
+    seen_any = true;
     if (Globals().json) {
       json e = {{"path", p}, {"type", repo::NodeTypeName(n.type)}, {"mode", n.mode},
                 {"uid", n.uid}, {"gid", n.gid}, {"size", n.size},
@@ -200,12 +205,14 @@ int RunLs(const std::string& ref, const std::string& path) {
     return Status::Ok();
   });
   if (!s.ok()) return Fail(s);
+  if (!path.empty() && path != "/" && !seen_any)
+    return Fail(Err(Code::kNotFound, "'{}' is not in snapshot {}", path, snap->id.Short()));
   if (Globals().json) PrintJson(out);
   return 0;
 }
 
 int RunDiff(const std::string& a, const std::string& b) {
-  auto r = OpenRepo(LockMode::kNone, "diff");
+  auto r = OpenRepo(LockMode::kShared, "diff");
   if (!r.ok()) return Fail(r.status());
   auto sa = repo::FindSnapshot(*r->repo, a);
   if (!sa.ok()) return Fail(sa.status());
@@ -292,6 +299,59 @@ int RunRepairIndex() {
   return res->bad_packs ? ExitCodeFor(Code::kIncomplete) : 0;
 }
 
+int RunPrune(bool dry_run, double max_unused_pct) {
+  if (max_unused_pct < 0 || max_unused_pct > 100)
+    return Fail(Err(Code::kInvalidArgument, "--max-unused wants a percentage in [0, 100]"));
+  // A shared lock, unique among prunes: backups and wal-push keep appending meanwhile.
+  auto r = OpenRepo(LockMode::kNone, "prune");
+  if (!r.ok()) return Fail(r.status());
+  auto lock = repo::RepoLock::Acquire(r->repo->storage(), false, "prune", true);
+  if (!lock.ok()) return Fail(lock.status());
+  repo::PruneOptions opts;
+  opts.dry_run = dry_run;
+  opts.max_unused = max_unused_pct / 100.0;
+  opts.threads = Globals().threads;
+  auto res = repo::Prune(*r->repo, opts);
+  if (!res.ok()) return Fail(res.status().WithContext("prune"));
+  const auto& p = *res;
+  if (Globals().json) {
+    PrintJson({{"dry_run", dry_run}, {"snapshots", p.snapshots}, {"packs_total", p.packs_total},
+               {"packs_unused", p.packs_unused}, {"packs_repacked", p.packs_repacked},
+               {"packs_unindexed", p.packs_unindexed}, {"blobs_referenced", p.blobs_referenced},
+               {"blobs_unreferenced", p.blobs_unreferenced}, {"bytes_total", p.bytes_total},
+               {"bytes_unreferenced", p.bytes_unreferenced}, {"bytes_repacked", p.bytes_repacked},
+               {"packs_deleted", p.packs_deleted}, {"bytes_deleted", p.bytes_deleted},
+               {"packs_resurrected", p.packs_resurrected}, {"packs_waiting", p.packs_waiting},
+               {"bytes_waiting", p.bytes_waiting}, {"waiting_for", p.waiting_for},
+               {"index_files_written", p.index_files_written},
+               {"index_files_removed", p.index_files_removed}});
+    return 0;
+  }
+  std::printf("%s%llu snapshots reference %llu blobs; %llu blobs (%s) are unreferenced\n",
+              dry_run ? "dry run: " : "", (unsigned long long)p.snapshots,
+              (unsigned long long)p.blobs_referenced, (unsigned long long)p.blobs_unreferenced,
+              HumanBytes(p.bytes_unreferenced).c_str());
+  std::printf("packs: %llu total, %llu unused, %llu %s, %llu not in any index\n",
+              (unsigned long long)p.packs_total, (unsigned long long)p.packs_unused,
+              (unsigned long long)p.packs_repacked, dry_run ? "to repack" : "repacked",
+              (unsigned long long)p.packs_unindexed);
+  if (!dry_run) {
+    std::printf("deleted %llu packs, reclaimed %s (repacked %s of live data)\n",
+                (unsigned long long)p.packs_deleted, HumanBytes(p.bytes_deleted).c_str(),
+                HumanBytes(p.bytes_repacked).c_str());
+    if (p.packs_resurrected)
+      std::printf("kept %llu condemned packs that a later snapshot uses\n",
+                  (unsigned long long)p.packs_resurrected);
+  }
+  if (p.packs_waiting)
+    std::printf("%llu packs (%s) %s deleted once no process that started before this prune "
+                "can use them%s%s; the next prune deletes them\n",
+                (unsigned long long)p.packs_waiting, HumanBytes(p.bytes_waiting).c_str(),
+                dry_run ? "would be" : "will be", p.waiting_for.empty() ? "" : ": waiting for ",
+                p.waiting_for.c_str());
+  return 0;
+}
+
 int RunLocks(bool remove, bool all) {
   auto r = OpenRepo(LockMode::kNone, "locks");
   if (!r.ok()) return Fail(r.status());
@@ -341,7 +401,8 @@ void AddRepoCommands(CLI::App& app, Runner& run) {
 
   static SnapshotFilter filter;
   auto* snaps = app.add_subcommand("snapshots", "list snapshots");
-  snaps->add_option("--kind", filter.kind, "only this kind (files, logs, command, ...)");
+  snaps->add_option("--kind", filter.kind,
+                    "only this kind (files, logs, command, pg-base, pg-dump)");
   snaps->add_option("--host", filter.host, "only this host");
   snaps->add_option("--tag", filter.tags, "only snapshots with this tag (repeatable)");
   snaps->callback([&] { run = [] { return RunSnapshots(filter); }; });
@@ -354,8 +415,8 @@ void AddRepoCommands(CLI::App& app, Runner& run) {
 
   static std::string diff_a, diff_b;
   auto* diff = app.add_subcommand("diff", "show what changed between two snapshots");
-  diff->add_option("A", diff_a)->required();
-  diff->add_option("B", diff_b)->required();
+  diff->add_option("A", diff_a, "the older snapshot (id, prefix or 'latest')")->required();
+  diff->add_option("B", diff_b, "the newer snapshot")->required();
   diff->callback([&] { run = [] { return RunDiff(diff_a, diff_b); }; });
 
   static bool read_data = false;
@@ -369,6 +430,14 @@ void AddRepoCommands(CLI::App& app, Runner& run) {
   repair->require_subcommand(1);
   repair->add_subcommand("index", "rebuild the index from the packs alone")
       ->callback([&] { run = RunRepairIndex; });
+
+  static bool prune_dry = false;
+  static double prune_max_unused = 30;
+  auto* prune = app.add_subcommand("prune", "remove unreferenced data, repack mostly-garbage packs");
+  prune->add_flag("--dry-run", prune_dry, "show what would be removed, remove nothing");
+  prune->add_option("--max-unused", prune_max_unused,
+                    "repack packs with at least this % of unreferenced bytes (default 30)");
+  prune->callback([&] { run = [] { return RunPrune(prune_dry, prune_max_unused); }; });
 
   static bool unlock_all = false;
   auto* unlock = app.add_subcommand("unlock", "remove stale locks");

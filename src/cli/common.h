@@ -51,5 +51,7 @@ using Runner = std::function<int()>;
 void AddRepoCommands(CLI::App& app, Runner& run);
 void AddFileCommands(CLI::App& app, Runner& run);
 void AddPgCommands(CLI::App& app, Runner& run);
+void AddStreamCommands(CLI::App& app, Runner& run);
+void AddForgetCommands(CLI::App& app, Runner& run);
 
 }  // namespace lb::cli

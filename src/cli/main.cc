@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   AddRepoCommands(app, run);
   AddFileCommands(app, run);
   AddPgCommands(app, run);
+  AddStreamCommands(app, run);
+  AddForgetCommands(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,5 +1,6 @@
 #include "pg/archive_report.h"
 
+#include <ctime>
 #include <map>
 
 #include "pg/base_backup.h"
@@ -86,6 +87,46 @@ Result<ArchiveReport> VerifyArchive(repo::Repository& repo, const std::string& s
     rep.backups.push_back(std::move(w));
   }
   return rep;
+}
+
+Result<WalExpireResult> ExpireWal(repo::Repository& repo, const std::string& source,
+                                  int64_t retention_seconds, bool dry_run) {
+  WalExpireResult res;
+  LB_ASSIGN_OR_RETURN(auto info, LoadClusterInfo(repo, source));
+  uint64_t seg_size = info ? info->segment_size : kDefaultSegmentSize;
+  LB_ASSIGN_OR_RETURN(auto backups, ListBaseBackups(repo, source));
+  if (backups.empty()) return res;  // nothing could replay older WAL, but nothing to anchor on
+  // The oldest backup by start LSN: WAL from its start onwards stays.
+  uint64_t keep_from = UINT64_MAX;
+  for (const auto& b : backups) {
+    uint64_t lsn = 0;
+    if (!ParseLsn(b.extra.value("start_lsn", ""), lsn)) continue;
+    if (lsn < keep_from) {
+      keep_from = lsn;
+      res.oldest_backup = b.id.Hex();
+    }
+  }
+  if (keep_from == UINT64_MAX) return res;
+  int64_t cutoff = int64_t(time(nullptr)) - retention_seconds;
+  LB_ASSIGN_OR_RETURN(auto wal, ListWal(repo, source));
+  for (const auto& w : wal) {
+    SegmentName s;
+    if (!ParseSegmentName(w.name, s)) continue;  // history and backup-history files stay
+    bool before_backup = SegmentStartLsn(s, seg_size) + seg_size <= keep_from;
+    if (!before_backup || w.mtime >= cutoff) {
+      res.segments_kept++;
+      if (res.first_kept.empty() || w.name.substr(8) < res.first_kept.substr(8))
+        res.first_kept = w.name;
+      continue;
+    }
+    if (!dry_run) {
+      Status st = repo.storage().Remove(WalObjectName(source, w.name));
+      if (!st.ok() && st.code() != Code::kNotFound) return st.WithContext("remove WAL " + w.name);
+    }
+    res.segments_removed++;
+    res.bytes_removed += w.size;
+  }
+  return res;
 }
 
 }  // namespace lb::pg

@@ -36,4 +36,16 @@ struct ArchiveReport {
 
 Result<ArchiveReport> VerifyArchive(repo::Repository& repo, const std::string& source);
 
+struct WalExpireResult {
+  uint64_t segments_removed = 0, bytes_removed = 0, segments_kept = 0;
+  std::string oldest_backup;     // id of the oldest base backup (its WAL is kept)
+  std::string first_kept;        // first segment the archive keeps
+};
+// Removes WAL segments archived longer ago than `retention_seconds` that lie wholly before
+// the start of the oldest base backup of `source` (which must stay restorable, and every
+// later segment is needed to replay forward from it). With no base backup nothing is
+// removed. History files are always kept.
+Result<WalExpireResult> ExpireWal(repo::Repository& repo, const std::string& source,
+                                  int64_t retention_seconds, bool dry_run);
+
 }  // namespace lb::pg

@@ -37,7 +37,7 @@ void WalkSnapshots(Repository& repo, Index& idx, const std::vector<Snapshot>& sn
     if (seen != tree_ok.end() && seen->second) return true;
     bool intact = true;
     std::string label = fmt::format("snapshot {}: {}", s.id.Short(), path);
-    if (!idx.Find(tree)) {
+    if (!idx.FindAny(tree)) {
       res.errors.push_back(fmt::format("tree {} ({}) is not in the index", tree.Short(), label));
       res.affected.push_back(label + " (directory)");
       tree_ok[tree] = false;
@@ -71,7 +71,7 @@ void WalkSnapshots(Repository& repo, Index& idx, const std::vector<Snapshot>& sn
         for (const auto& id : n.content) {
           if (bad.count(id)) {
             damaged = true;
-          } else if (!idx.Find(id)) {
+          } else if (!idx.FindAny(id)) {
             res.errors.push_back(fmt::format("data blob {} of snapshot {}: {} is not in the index",
                                              id.Short(), s.id.Short(), p));
             damaged = true;

@@ -395,6 +395,20 @@ Result<std::unique_ptr<Index>> Index::Load(storage::Storage& st, const MasterKey
     LB_ASSIGN_OR_RETURN(base, MapFile(merged, 4 + ids.size() * 32));
     base->ids = std::move(ids);
   }
+  // Condemned packs (prune's first phase) stay readable until prune deletes them.
+  std::vector<std::string> condemned;
+  LB_RETURN_IF_ERROR(st.List("condemned/", [&](const storage::ObjectInfo& o) {
+    condemned.push_back(o.name);
+    return Status::Ok();
+  }));
+  for (const auto& name : condemned) {
+    crypto::Id cid;
+    if (!IdFromName(name.substr(name.rfind('-') + 1), cid)) continue;
+    auto stored = st.Get(name);
+    if (!stored.ok()) continue;  // deleted meanwhile by a finishing prune
+    auto run = OpenIndexFile(key, cid, *stored);
+    if (run.ok()) idx->condemned_.push_back(std::move(*run));
+  }
   if (base) idx->maps_.push_back(std::move(base));
   for (auto& d : deltas) idx->maps_.push_back(std::move(d));
   return idx;
@@ -408,6 +422,16 @@ std::optional<BlobLocation> Index::Find(const crypto::Id& id) const {
   std::lock_guard lock(mu_);
   auto it = pending_.find(id);
   if (it != pending_.end()) return it->second;
+  return std::nullopt;
+}
+
+std::optional<BlobLocation> Index::FindAny(const crypto::Id& id) const {
+  if (auto loc = Find(id)) return loc;
+  for (const auto& c : condemned_) {
+    auto run = IndexRun::FromBytes(c);
+    if (run.ok())
+      if (auto loc = run->Find(id)) return loc;
+  }
   return std::nullopt;
 }
 

@@ -58,8 +58,13 @@ class Index {
                                              const std::string& cache_dir);
   ~Index();
 
+  // Where the live index puts a blob. Writers deduplicate against this only.
   std::optional<BlobLocation> Find(const crypto::Id& id) const;
   bool Has(const crypto::Id& id) const { return Find(id).has_value(); }
+  // For reading: the live index, then packs a prune has condemned but not yet deleted (a
+  // backup that started before the prune may still reference them; see
+  // docs/repository-format.md, "Prune").
+  std::optional<BlobLocation> FindAny(const crypto::Id& id) const;
 
   // Records blobs of a pack this process has made durable.
   void AddPack(const IndexPack& pack);
@@ -81,6 +86,7 @@ class Index {
   std::vector<crypto::Id> files_;
   std::vector<std::pair<crypto::Id, Status>> bad_files_;
   std::vector<std::unique_ptr<Mapped>> maps_;  // base first, then deltas
+  std::vector<Bytes> condemned_;               // runs of condemned/ objects, in memory
   mutable std::mutex mu_;
   std::unordered_map<crypto::Id, BlobLocation, crypto::IdHash> pending_;  // guarded by mu_
 };

@@ -36,6 +36,7 @@ Result<LockInfo> ReadLock(storage::Storage& st, const std::string& name) {
     li.time_unix = j.value("time", int64_t{0});
     li.exclusive = j.value("exclusive", false);
     li.purpose = j.value("purpose", "");
+    li.started_unix_ns = j.value("started_ns", li.time_unix * int64_t{1000000000});
   } catch (const std::exception&) {
     li.stale = true;
     li.stale_reason = "unreadable lock";
@@ -97,7 +98,7 @@ Status RepoLock::Write() {
   json j = {{"host", Host()},       {"pid", int64_t(getpid())},
             {"user", user ? user : std::to_string(geteuid())},
             {"time", int64_t(time(nullptr))},
-            {"exclusive", exclusive_}, {"purpose", purpose_}};
+            {"exclusive", exclusive_}, {"purpose", purpose_}, {"started_ns", started_ns_}};
   std::string text = j.dump();
   LB_RETURN_IF_ERROR(st_.Put(LockName(id), AsBytes(text), {.exclusive = true})
                          .WithContext("write lock"));
@@ -112,8 +113,11 @@ Status RepoLock::Write() {
 }
 
 Result<std::unique_ptr<RepoLock>> RepoLock::Acquire(storage::Storage& st, bool exclusive,
-                                                    std::string purpose) {
+                                                    std::string purpose, bool unique_purpose) {
   std::unique_ptr<RepoLock> lock(new RepoLock(st, exclusive, std::move(purpose)));
+  lock->started_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
   LB_RETURN_IF_ERROR(lock->Write());
   // Write first, then look: two racing lockers may both back off, but never both proceed.
   auto locks = ListLocks(st);
@@ -124,7 +128,7 @@ Result<std::unique_ptr<RepoLock>> RepoLock::Acquire(storage::Storage& st, bool e
       LogWarning("stale {}: {} (remove with 'lifeboat unlock')", Describe(l), l.stale_reason);
       continue;
     }
-    if (exclusive || l.exclusive) {
+    if (exclusive || l.exclusive || (unique_purpose && l.purpose == lock->purpose_)) {
       std::string what = Describe(l);
       return Status(Code::kFailedPrecondition, "repository is locked: " + what)
           .WithHint("wait for it to finish; if that process is dead, 'lifeboat unlock' removes "

@@ -1,4 +1,5 @@
-// Repository locks: shared for appenders (backup, wal-push), exclusive for operations that
+// Repository locks: shared for appenders and readers (backup, restore, check, prune), exclusive
+// for operations that
 // delete (prune, repair, key remove). A lock is a small object under locks/, refreshed while
 // held; docs/repository-format.md, "Locks", gives the staleness rules.
 #pragma once
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "storage/storage.h"
+#include <chrono>
 
 namespace lb::repo {
 
@@ -20,6 +22,7 @@ struct LockInfo {
   std::string user;
   int64_t pid = 0;
   int64_t time_unix = 0;  // last refresh
+  int64_t started_unix_ns = 0;  // when the holder took it (kept across refreshes)
   bool exclusive = false;
   std::string purpose;
   bool stale = false;
@@ -35,8 +38,11 @@ class RepoLock {
   // Takes a lock. kFailedPrecondition ("repository is locked ...") when a live lock conflicts:
   // any other lock for exclusive, an exclusive one for shared. Stale locks never block; they
   // are reported as warnings.
+  // `unique_purpose`: also conflicts with any other live lock of the same purpose (one prune
+  // at a time, while backups keep appending).
   static Result<std::unique_ptr<RepoLock>> Acquire(storage::Storage& st, bool exclusive,
-                                                   std::string purpose);
+                                                   std::string purpose,
+                                                   bool unique_purpose = false);
   ~RepoLock();  // removes the lock object
   const std::string& id() const { return id_; }
 
@@ -49,6 +55,7 @@ class RepoLock {
   storage::Storage& st_;
   bool exclusive_;
   std::string purpose_;
+  int64_t started_ns_ = 0;
   std::string id_;
   std::mutex mu_;
   std::condition_variable cv_;

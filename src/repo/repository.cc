@@ -214,7 +214,7 @@ Result<Bytes> Repository::GetNamed(const std::string& name) {
 
 Result<Bytes> Repository::LoadBlob(const crypto::Id& id) {
   LB_ASSIGN_OR_RETURN(Index * idx, index());
-  auto loc = idx->Find(id);
+  auto loc = idx->FindAny(id);
   if (!loc) return Err(Code::kNotFound, "blob {} is not in the index", id.Short());
   return LoadBlobAt(id, *loc);
 }
@@ -272,6 +272,27 @@ Result<bool> BlobWriter::Save(BlobType type, const crypto::Id& id, ByteSpan plai
     if (!s.ok()) return s;
   }
   return true;
+}
+
+Status BlobWriter::AddSealed(BlobType type, const crypto::Id& id, ByteSpan sealed,
+                             uint32_t raw_length) {
+  std::unique_ptr<PackBuilder> full;
+  {
+    std::lock_guard lock(mu_);
+    if (!error_.ok()) return error_;
+    if (!reserved_.insert(id).second) return Status::Ok();
+    auto& open = open_[int(type)];
+    if (!open)
+      open = std::make_unique<PackBuilder>(
+          type, repo_.config().pack_size + repo_.config().chunker.max_size + 4096);
+    open->Add(id, sealed, raw_length);
+    stats_.blobs_new++;
+    stats_.bytes_new_raw += raw_length;
+    stats_.bytes_new_stored += sealed.size();
+    if (open->size() >= repo_.config().pack_size) full = std::move(open);
+  }
+  if (full) return WritePack(std::move(full));
+  return Status::Ok();
 }
 
 Status BlobWriter::WritePack(std::unique_ptr<PackBuilder> pack) {

@@ -110,6 +110,9 @@ class BlobWriter {
   Result<bool> Save(BlobType type, const crypto::Id& id, ByteSpan plaintext);
   // True when the repository or this writer has the blob.
   bool Known(const crypto::Id& id);
+  // Repacking: adds a blob that is already sealed (same key, its id as AAD) to a new pack,
+  // even though the live index lists it elsewhere. Skips ids this writer already took.
+  Status AddSealed(BlobType type, const crypto::Id& id, ByteSpan sealed, uint32_t raw_length);
   Status Flush();
   WriterStats stats();
 

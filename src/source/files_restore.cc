@@ -156,7 +156,7 @@ void FileRestore::WriteSegment(const std::shared_ptr<OpenFile>& f, size_t first,
                                uint64_t off) {
   for (size_t i = first; i < last && !f->failed; ++i) {
     const crypto::Id& id = f->node.content[i];
-    auto loc = index_->Find(id);
+    auto loc = index_->FindAny(id);
     Result<Bytes> data = loc ? repo_.LoadBlobAt(id, *loc)
                              : Result<Bytes>(Err(Code::kNotFound, "blob {} is not in the index",
                                                  id.Short()));
@@ -231,7 +231,7 @@ void FileRestore::DeltaFile(const Node& node, const std::string& path,
   bool damaged = false, failed = false;
   Bytes local;
   for (const auto& id : node.content) {
-    auto loc = index_->Find(id);
+    auto loc = index_->FindAny(id);
     if (!loc) {
       damaged = true;
       break;
@@ -310,7 +310,7 @@ void FileRestore::RestoreFile(const Node& node, const std::string& path,
   size_t first = 0;
   uint64_t seg_start = 0, off = 0;
   for (size_t i = 0; i < node.content.size(); ++i) {
-    auto loc = index_->Find(node.content[i]);
+    auto loc = index_->FindAny(node.content[i]);
     if (!loc) {
       // Unknown length: the rest goes in one segment, which reports the damage.
       break;
