@@ -201,8 +201,8 @@ void AddFileCommands(CLI::App& app, Runner& run) {
   static BackupArgs ba;
   auto* files = backup->add_subcommand("files", "back up files and directories");
   files->add_option("PATH", ba.paths, "files or directories")->required();
-  files->add_option("--tag", ba.tags, "tag the snapshot (repeatable)");
-  files->add_option("--exclude", ba.excludes, "skip entries matching this pattern (repeatable)");
+  files->add_option("--tag", ba.tags, "tag the snapshot (repeatable)")->allow_extra_args(false);
+  files->add_option("--exclude", ba.excludes, "skip entries matching this pattern (repeatable)")->allow_extra_args(false);
   files->add_option("--host", ba.host, "host name to record (default: this host)");
   files->add_option("--parent", ba.parent, "compare with this snapshot (default: the newest "
                                            "of the same paths and host)");
@@ -214,8 +214,8 @@ void AddFileCommands(CLI::App& app, Runner& run) {
   logs->add_option("DIR", la.dirs, "log directories")->required();
   logs->add_option("--older-than", la.older_than, "only files last written before this age (7d)")
       ->required();
-  logs->add_option("--pattern", la.patterns, "only file names matching (repeatable, e.g. '*.log')");
-  logs->add_option("--tag", la.tags, "tag the snapshot (repeatable)");
+  logs->add_option("--pattern", la.patterns, "only file names matching (repeatable, e.g. '*.log')")->allow_extra_args(false);
+  logs->add_option("--tag", la.tags, "tag the snapshot (repeatable)")->allow_extra_args(false);
   logs->add_flag("--remove-archived", la.remove_archived,
                  "delete the originals once the snapshot is committed and verified");
   logs->callback([&] { run = [] { return RunBackupLogs(la); }; });
@@ -226,7 +226,7 @@ void AddFileCommands(CLI::App& app, Runner& run) {
                  "are restored with 'pg restore')");
   restore->add_option("SNAPSHOT", ra.ref, "snapshot id, prefix or 'latest'")->required();
   restore->add_option("--target", ra.target, "directory to restore into")->required();
-  restore->add_option("--include", ra.includes, "restore only this path (repeatable)");
+  restore->add_option("--include", ra.includes, "restore only this path (repeatable)")->allow_extra_args(false);
   restore->callback([&] { run = [] { return RunRestore(ra); }; });
 }
 

@@ -418,7 +418,7 @@ void AddPgCommands(CLI::App& app, Runner& run) {
   backup->add_option("--source", ba.source, "cluster name in the repository (default: main)");
   backup->add_option("--pgdata", ba.pgdata, "data directory (default: asked from the server)");
   backup->add_option("--dbname", ba.dbname, "libpq connection string (default: PG* environment)");
-  backup->add_option("--tag", ba.tags, "tag the snapshot (repeatable)");
+  backup->add_option("--tag", ba.tags, "tag the snapshot (repeatable)")->allow_extra_args(false);
   backup->add_option("--block-size", ba.block_size,
                      "chunk size of relation files in bytes, a multiple of 8192 (default 16384)");
   backup->add_option("--wal-timeout", ba.wal_timeout,
@@ -459,7 +459,7 @@ void AddPgCommands(CLI::App& app, Runner& run) {
   restore->add_flag("--no-archive", ra.no_archive,
                     "archive_mode = off in the restored cluster (restore tests, drills)");
   restore->add_flag("--delta", ra.delta, "update an existing data directory in place");
-  restore->add_option("--tablespace-map", ra.tablespace_map, "OLD=NEW tablespace location");
+  restore->add_option("--tablespace-map", ra.tablespace_map, "OLD=NEW tablespace location")->allow_extra_args(false);
   restore->add_flag("--start", ra.start, "start PostgreSQL and wait until recovery is done");
   restore->add_option("--port", ra.port, "with --start: port to run on");
   restore->add_option("--restore-command", ra.restore_command,

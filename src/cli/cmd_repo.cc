@@ -404,7 +404,7 @@ void AddRepoCommands(CLI::App& app, Runner& run) {
   snaps->add_option("--kind", filter.kind,
                     "only this kind (files, logs, command, pg-base, pg-dump)");
   snaps->add_option("--host", filter.host, "only this host");
-  snaps->add_option("--tag", filter.tags, "only snapshots with this tag (repeatable)");
+  snaps->add_option("--tag", filter.tags, "only snapshots with this tag (repeatable)")->allow_extra_args(false);
   snaps->callback([&] { run = [] { return RunSnapshots(filter); }; });
 
   static std::string ls_ref, ls_path;
