@@ -39,7 +39,7 @@ constexpr int kWalGetError = 255;
 struct PgBackupArgs {
   std::string type = "incr", source, pgdata, dbname;
   std::vector<std::string> tags;
-  uint32_t block_size = 16384;
+  uint32_t block_size = 65536;
   int wal_timeout = 300;
 };
 
@@ -420,7 +420,7 @@ void AddPgCommands(CLI::App& app, Runner& run) {
   backup->add_option("--dbname", ba.dbname, "libpq connection string (default: PG* environment)");
   backup->add_option("--tag", ba.tags, "tag the snapshot (repeatable)")->allow_extra_args(false);
   backup->add_option("--block-size", ba.block_size,
-                     "chunk size of relation files in bytes, a multiple of 8192 (default 16384)");
+                     "chunk size of relation files in bytes, a multiple of 8192 (default 65536)");
   backup->add_option("--wal-timeout", ba.wal_timeout,
                      "seconds to wait for the backup's WAL to be archived (default 300)");
   backup->callback([&] { run = [] { return RunPgBackup(ba); }; });

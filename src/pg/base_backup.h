@@ -22,7 +22,7 @@ struct BaseBackupOptions {
   std::string source = "main";   // name of this cluster inside the repository
   bool full = false;             // read every file even if unchanged since the parent
   std::vector<std::string> tags;
-  uint32_t block_size = 16384;   // chunk size of relation files (a multiple of 8192)
+  uint32_t block_size = 65536;   // chunk size of relation files (a multiple of 8192)
   int wal_timeout_seconds = 300; // how long to wait for the stop segment to be archived
   size_t threads = 0;
   source::BackupProgress* progress = nullptr;

@@ -243,19 +243,22 @@ bool BlobWriter::Known(const crypto::Id& id) {
   return reserved_.count(id) || (index_ && index_->Has(id));
 }
 
-Result<bool> BlobWriter::Save(BlobType type, const crypto::Id& id, ByteSpan plaintext) {
-  {
-    std::lock_guard lock(mu_);
-    if (!error_.ok()) return error_;
-    if (reserved_.count(id) || index_->Has(id)) return false;
-    reserved_.insert(id);
-  }
+Result<bool> BlobWriter::Reserve(const crypto::Id& id) {
+  std::lock_guard lock(mu_);
+  if (!error_.ok()) return error_;
+  if (reserved_.count(id) || index_->Has(id)) return false;
+  reserved_.insert(id);
+  return true;
+}
+
+Status BlobWriter::StoreReserved(BlobType type, const crypto::Id& id, ByteSpan plaintext) {
   thread_local Bytes sealed;
   sealed.clear();
   SealBlob(repo_.key().enc, id, plaintext, repo_.config().zstd_level, sealed);
   std::unique_ptr<PackBuilder> full;
   {
     std::lock_guard lock(mu_);
+    if (!error_.ok()) return error_;
     auto& open = open_[int(type)];
     if (!open)
       open = std::make_unique<PackBuilder>(
@@ -267,10 +270,19 @@ Result<bool> BlobWriter::Save(BlobType type, const crypto::Id& id, ByteSpan plai
     if (open->size() >= repo_.config().pack_size) full = std::move(open);
   }
   if (sealed.capacity() > (16u << 20)) Bytes().swap(sealed);
-  if (full) {
-    Status s = WritePack(std::move(full));
-    if (!s.ok()) return s;
-  }
+  if (full) return WritePack(std::move(full));
+  return Status::Ok();
+}
+
+void BlobWriter::Fail(const Status& s) {
+  std::lock_guard lock(mu_);
+  if (error_.ok()) error_ = s;
+}
+
+Result<bool> BlobWriter::Save(BlobType type, const crypto::Id& id, ByteSpan plaintext) {
+  LB_ASSIGN_OR_RETURN(bool fresh, Reserve(id));
+  if (!fresh) return false;
+  LB_RETURN_IF_ERROR(StoreReserved(type, id, plaintext));
   return true;
 }
 

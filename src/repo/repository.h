@@ -108,6 +108,13 @@ class BlobWriter {
   // Stores the blob unless the repository or this writer already has it. Returns true when
   // it was new. Errors from pack or index writes are returned here and by every later call.
   Result<bool> Save(BlobType type, const crypto::Id& id, ByteSpan plaintext);
+  // Save in two steps, so the sealing can run on another thread: Reserve says whether the
+  // blob is new (and claims it); StoreReserved then seals and packs it. A reserved blob
+  // must be stored, or the writer failed (Fail), before Flush.
+  Result<bool> Reserve(const crypto::Id& id);
+  Status StoreReserved(BlobType type, const crypto::Id& id, ByteSpan plaintext);
+  // Records an error from an asynchronous StoreReserved; every later call returns it.
+  void Fail(const Status& s);
   // True when the repository or this writer has the blob.
   bool Known(const crypto::Id& id);
   // Repacking: adds a blob that is already sealed (same key, its id as AAD) to a new pack,

@@ -87,6 +87,8 @@ class FileBackup {
         opts_(opts),
         chunker_(repo.config().chunker),
         writer_(repo),
+        seal_pool_(opts.threads ? opts.threads : ThreadPool::DefaultThreads(),
+                   opts.threads ? opts.threads : ThreadPool::DefaultThreads()),
         pool_(opts.threads ? opts.threads : ThreadPool::DefaultThreads(), 0) {}
 
   Result<FileBackupResult> Run(std::vector<std::string> paths, const repo::Snapshot* parent);
@@ -148,6 +150,10 @@ class FileBackup {
   bool root_done_ = false;           // guarded by done_mu_
   std::atomic<uint64_t> files_{0}, dirs_{0}, others_{0}, unchanged_{0}, bytes_total_{0},
       bytes_read_{0};
+  // Files at least this big with fixed-size chunks (relation files) have their chunks sealed
+  // on seal_pool_ (see ReadFile).
+  static constexpr uint64_t kOffloadBytes = 32u << 20;
+  ThreadPool seal_pool_;  // destroyed after pool_: file tasks may still submit to it
   ThreadPool pool_;  // last: destroyed (joined) first
 };
 
@@ -227,6 +233,9 @@ Status FileBackup::ReadFile(const std::string& path, Node& node, uint64_t& bytes
   uint32_t fixed = opts_.fixed_chunk ? opts_.fixed_chunk(rel) : 0;
   if (fixed > chunker_.max_size()) fixed = chunker_.max_size();
   uint64_t offset = 0;
+  // Only fixed-size (page-aligned) chunks: they are small, so the copies in flight cost
+  // little memory; content-defined chunks of big files stay on this thread.
+  bool offload = fixed != 0 && uint64_t(before.st_size) >= kOffloadBytes;
   while (true) {
     while (!eof && end < buf.size()) {
       ssize_t n = ::read(fd, buf.data() + end, buf.size() - end);
@@ -252,8 +261,21 @@ Status FileBackup::ReadFile(const std::string& path, Node& node, uint64_t& bytes
     if (opts_.inspect) opts_.inspect(rel, offset, chunk);
     offset += len;
     crypto::Id id = repo_.BlobId(chunk);
-    auto saved = writer_.Save(repo::BlobType::kData, id, chunk);
-    if (!saved.ok()) return saved.status();
+    auto fresh = writer_.Reserve(id);
+    if (!fresh.ok()) return fresh.status();
+    if (*fresh) {
+      if (offload) {
+        // A big file would keep one core busy alone: compression and sealing of its chunks
+        // go to the sealing pool while this thread reads and chunks on.
+        auto copy = std::make_shared<Bytes>(chunk.begin(), chunk.end());
+        seal_pool_.Submit([this, id, copy] {
+          Status st = writer_.StoreReserved(repo::BlobType::kData, id, *copy);
+          if (!st.ok()) writer_.Fail(st);
+        });
+      } else {
+        LB_RETURN_IF_ERROR(writer_.StoreReserved(repo::BlobType::kData, id, chunk));
+      }
+    }
     content.push_back(id);
     start += len;
     if (opts_.progress) opts_.progress->bytes_done += len;
@@ -464,6 +486,7 @@ Result<crypto::Id> FileBackup::WalkRoot(const std::string& path, const Node* old
     id = root_tree_;
   }
   pool_.Wait();
+  seal_pool_.Wait();
   LB_RETURN_IF_ERROR(Fatal());
   return id;
 }
