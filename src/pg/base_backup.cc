@@ -295,11 +295,7 @@ Result<BaseBackupResult> BackupCluster(repo::Repository& repo, const BaseBackupO
   res.bad_pages = bad_pages;
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   repo::Snapshot& s = res.snapshot;
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  s.host = host;
-  const char* user = getenv("USER");
-  s.user = user ? user : std::to_string(geteuid());
+  repo::SetOrigin(s);
   s.kind = kBaseKind;
   s.source = opts.source;
   s.tags = opts.tags;

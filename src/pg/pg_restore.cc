@@ -37,20 +37,8 @@ bool ParseTargetTime(const std::string& text, int64_t& unix_ns) {
   tm.tm_hour = h;
   tm.tm_min = mi;
   tm.tm_sec = sec;
-  size_t i = size_t(consumed);
   int64_t ns = 0;
-  if (i < text.size() && text[i] == '.') {
-    ++i;
-    int digits = 0;
-    while (i < text.size() && isdigit(static_cast<unsigned char>(text[i]))) {
-      if (digits < 9) {
-        ns = ns * 10 + (text[i] - '0');
-        ++digits;
-      }
-      ++i;
-    }
-    while (digits++ < 9) ns *= 10;
-  }
+  size_t i = repo::ParseFraction(text, size_t(consumed), ns);
   while (i < text.size() && text[i] == ' ') ++i;
   int64_t offset_s = 0;
   if (i < text.size()) {

@@ -28,6 +28,22 @@ std::string NowRfc3339() {
   return FormatRfc3339(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count());
 }
 
+size_t ParseFraction(std::string_view text, size_t i, int64_t& ns) {
+  ns = 0;
+  if (i >= text.size() || text[i] != '.') return i;
+  ++i;
+  int digits = 0;
+  while (i < text.size() && isdigit(static_cast<unsigned char>(text[i]))) {
+    if (digits < 9) {
+      ns = ns * 10 + (text[i] - '0');
+      ++digits;
+    }
+    ++i;
+  }
+  while (digits++ < 9) ns *= 10;
+  return i;
+}
+
 bool ParseRfc3339(std::string_view s, int64_t& unix_ns) {
   struct tm tm {};
   int y, mo, d, h, mi, sec;
@@ -42,19 +58,7 @@ bool ParseRfc3339(std::string_view s, int64_t& unix_ns) {
   tm.tm_min = mi;
   tm.tm_sec = sec;
   int64_t ns = 0;
-  size_t i = size_t(consumed);
-  if (i < str.size() && str[i] == '.') {
-    ++i;
-    int digits = 0;
-    while (i < str.size() && isdigit(static_cast<unsigned char>(str[i]))) {
-      if (digits < 9) {
-        ns = ns * 10 + (str[i] - '0');
-        ++digits;
-      }
-      ++i;
-    }
-    while (digits++ < 9) ns *= 10;
-  }
+  size_t i = ParseFraction(str, size_t(consumed), ns);
   if (i >= str.size() || str[i] != 'Z') return false;
   unix_ns = int64_t(timegm(&tm)) * 1000000000 + ns;
   return true;

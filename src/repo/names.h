@@ -26,5 +26,8 @@ std::string NowRfc3339();
 // Parses the format above (fraction optional); false on malformed input.
 bool ParseRfc3339(std::string_view s, int64_t& unix_ns);
 std::string FormatRfc3339(int64_t unix_ns);
+// Parses an optional ".fffffffff" at text[pos] (any number of digits, nanoseconds kept) into
+// `ns`; returns the position after it.
+size_t ParseFraction(std::string_view text, size_t pos, int64_t& ns);
 
 }  // namespace lb::repo

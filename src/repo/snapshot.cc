@@ -1,6 +1,9 @@
 #include "repo/snapshot.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 
 #include "repo/names.h"
 
@@ -47,6 +50,14 @@ Result<Snapshot> Snapshot::FromJson(const json& j) {
   } catch (const std::exception& e) {
     return Err(Code::kCorruption, "snapshot: {}", e.what());
   }
+}
+
+void SetOrigin(Snapshot& snap, const std::string& host) {
+  char name[256] = {};
+  gethostname(name, sizeof name - 1);
+  snap.host = host.empty() ? name : host;
+  const char* user = getenv("USER");
+  snap.user = user ? user : std::to_string(geteuid());
 }
 
 Result<crypto::Id> SaveSnapshot(Repository& repo, Snapshot& snap) {

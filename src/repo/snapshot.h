@@ -31,6 +31,9 @@ struct Snapshot {
   static Result<Snapshot> FromJson(const nlohmann::json& j);
 };
 
+// Sets host (this host's name unless `host` is given) and user (the process's user).
+void SetOrigin(Snapshot& snap, const std::string& host = "");
+
 // Writes the snapshot (the last step of a backup: everything it names is already durable).
 Result<crypto::Id> SaveSnapshot(Repository& repo, Snapshot& snap);
 

@@ -538,24 +538,11 @@ Result<FileBackupResult> FileBackup::Run(std::vector<std::string> paths,
   }
   LB_RETURN_IF_ERROR(writer_.Flush());
 
-  FileBackupResult res;
-  res.files = files_;
-  res.dirs = dirs_;
-  res.others = others_;
-  res.files_unchanged = unchanged_;
-  res.bytes_total = bytes_total_;
-  res.bytes_read = bytes_read_;
-  res.writer = writer_.stats();
-  res.errors = errors_;
-  res.stored_paths = stored_;
+  FileBackupResult res = Counters();
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   repo::Snapshot& s = res.snapshot;
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  s.host = opts_.host.empty() ? host : opts_.host;
-  const char* user = getenv("USER");
-  s.user = user ? user : std::to_string(geteuid());
+  repo::SetOrigin(s, opts_.host);
   s.tags = opts_.tags;
   s.kind = opts_.kind;
   s.source = opts_.source;

@@ -441,11 +441,7 @@ Result<StreamBackupResult> BackupCommands(repo::Repository& repo,
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   repo::Snapshot& snap = res.snapshot;
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  snap.host = opts.host.empty() ? host : opts.host;
-  const char* user = getenv("USER");
-  snap.user = user ? user : std::to_string(geteuid());
+  repo::SetOrigin(snap, opts.host);
   snap.tags = opts.tags;
   snap.kind = opts.kind;
   snap.source = opts.source;
