@@ -286,19 +286,65 @@ Result<std::unique_ptr<Index>> Index::Load(storage::Storage& st, const MasterKey
                                            const std::string& cache_dir) {
   std::unique_ptr<Index> idx(new Index());
   std::set<crypto::Id> current;
-  LB_RETURN_IF_ERROR(st.List("index/", [&](const storage::ObjectInfo& o) {
-    crypto::Id id;
-    if (IdFromName(o.name, id)) current.insert(id);
-    return Status::Ok();
-  }));
-
   fs::path dir = fs::path(cache_dir) / "index";
   std::error_code ec;
   fs::create_directories(dir / "runs", ec);
   if (ec) return Err(Code::kIo, "cannot create cache '{}': {}", dir.string(), ec.message());
   ::chmod(cache_dir.c_str(), 0700);
 
-  // Fetch runs missing from the cache; drop runs of index files that are gone (pruned).
+  // A prune replaces index files: it writes the new ones, then removes the old. A file we
+  // listed but can no longer read means exactly that, so list again (the new files are
+  // there by then) instead of loading an index that misses live blobs.
+  for (int attempt = 0;; ++attempt) {
+    current.clear();
+    idx->bad_files_.clear();
+    LB_RETURN_IF_ERROR(st.List("index/", [&](const storage::ObjectInfo& o) {
+      crypto::Id id;
+      if (IdFromName(o.name, id)) current.insert(id);
+      return Status::Ok();
+    }));
+    bool vanished = false;
+    for (const auto& id : current) {
+      fs::path p = dir / "runs" / id.Hex();
+      if (fs::exists(p, ec)) {
+        // A cached run that no longer validates (torn by a crash, edited) is fetched again.
+        auto m = MapFile(p, 0);
+        if (m.ok()) continue;
+        LogWarning("index cache '{}': {}; fetching it again", p.string(), m.status().ToString());
+        fs::remove(p, ec);
+      }
+      auto stored = st.Get(IndexName(id));
+      if (!stored.ok()) {
+        if (stored.status().code() == Code::kNotFound) vanished = true;
+        else if (stored.status().code() != Code::kCorruption)
+          return stored.status().WithContext(fmt::format("read index '{}'", id.Short()));
+        idx->bad_files_.emplace_back(id, stored.status());
+        continue;
+      }
+      auto run = OpenIndexFile(key, id, *stored);
+      if (!run.ok()) {
+        // A damaged index file only hides the blobs it lists: backups store them again and
+        // 'check' / 'repair index' deal with it. Refusing to open would lose more.
+        idx->bad_files_.emplace_back(id, run.status());
+        continue;
+      }
+      LB_RETURN_IF_ERROR(WriteFileAtomic(p, *run));
+    }
+    // A listing can also miss files outright: taken before a prune wrote its new files and
+    // read after it removed the old ones, it shows neither. So the set must be the same when
+    // listed again after loading, or the load starts over.
+    std::set<crypto::Id> again;
+    LB_RETURN_IF_ERROR(st.List("index/", [&](const storage::ObjectInfo& o) {
+      crypto::Id id;
+      if (IdFromName(o.name, id)) again.insert(id);
+      return Status::Ok();
+    }));
+    bool stable = !vanished && again == current;
+    if (stable || attempt >= 5) break;
+    LogDebug("index files changed while loading (a prune replaced them); loading again");
+  }
+
+  // Drop runs of index files that are gone (pruned).
   for (const auto& entry : fs::directory_iterator(dir / "runs", ec)) {
     // Names that are not ids are another process's files being written: leave them. Runs of
     // index files missing from our listing may belong to a newer listing of another process:
@@ -308,31 +354,6 @@ Result<std::unique_ptr<Index>> Index::Load(storage::Storage& st, const MasterKey
       auto age = fs::file_time_type::clock::now() - fs::last_write_time(entry.path(), ec);
       if (!ec && age > std::chrono::hours(1)) fs::remove(entry.path(), ec);
     }
-  }
-  for (const auto& id : current) {
-    fs::path p = dir / "runs" / id.Hex();
-    if (fs::exists(p, ec)) {
-      // A cached run that no longer validates (torn by a crash, edited) is fetched again.
-      auto m = MapFile(p, 0);
-      if (m.ok()) continue;
-      LogWarning("index cache '{}': {}; fetching it again", p.string(), m.status().ToString());
-      fs::remove(p, ec);
-    }
-    auto stored = st.Get(IndexName(id));
-    if (!stored.ok()) {
-      if (stored.status().code() != Code::kNotFound && stored.status().code() != Code::kCorruption)
-        return stored.status().WithContext(fmt::format("read index '{}'", id.Short()));
-      idx->bad_files_.emplace_back(id, stored.status());
-      continue;
-    }
-    auto run = OpenIndexFile(key, id, *stored);
-    if (!run.ok()) {
-      // A damaged index file only hides the blobs it lists: backups store them again and
-      // 'check' / 'repair index' deal with it. Refusing to open would lose more.
-      idx->bad_files_.emplace_back(id, run.status());
-      continue;
-    }
-    LB_RETURN_IF_ERROR(WriteFileAtomic(p, *run));
   }
   for (const auto& [id, status] : idx->bad_files_) current.erase(id);
   idx->files_.assign(current.begin(), current.end());

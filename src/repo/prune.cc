@@ -139,15 +139,17 @@ std::optional<LockInfo> BlockingLock(storage::Storage& st, int64_t t_ns) {
 // Phase 2: deletes the packs of a finalized condemned object that neither the live index nor
 // any snapshot references; referenced ones go back into the index.
 Status FinishCondemned(Repository& repo, Condemned& c, const std::set<crypto::Id>& live_packs,
-                       const IdSet& referenced, PruneResult& res) {
+                       const Index& live, const IdSet& referenced, PruneResult& res) {
   std::vector<IndexPack> resurrect;
   std::vector<crypto::Id> doomed;
   for (auto& p : c.packs) {
     // Indexed again (a backup that was running indexed its own pack, or an interrupted
     // rewrite): it stays.
     if (live_packs.count(p.id)) continue;
+    // Needed only for a referenced blob the live index has no other copy of (a repacked
+    // pack's live blobs are in their new packs already).
     bool used = false;
-    for (const auto& b : p.blobs) used |= referenced.count(b.id) > 0;
+    for (const auto& b : p.blobs) used |= referenced.count(b.id) > 0 && !live.Has(b.id);
     if (used) resurrect.push_back(p);
     else doomed.push_back(p.id);
   }
@@ -232,7 +234,19 @@ Result<PruneResult> Prune(Repository& repo, const PruneOptions& opts) {
     if (it == usage.end()) {
       res.packs_unindexed++;
       res.bytes_unreferenced += size;
-      condemn.push_back({pid, BlobType::kData, {}});
+      // Its own header says what it holds, so the sweep can still tell whether a snapshot
+      // references it (a backup that was running when it was condemned).
+      IndexPack ip{pid, BlobType::kData, {}};
+      uint64_t tail_len = std::min<uint64_t>(size, 256 * 1024);
+      auto tail = st.GetRange(PackName(pid), size - tail_len, tail_len);
+      if (tail.ok()) {
+        auto header = ParsePackHeader(repo.key().enc, *tail, size);
+        if (header.ok() && !header->empty()) {
+          ip.type = (*header)[0].type;
+          ip.blobs = std::move(*header);
+        }
+      }
+      condemn.push_back(std::move(ip));
       continue;
     }
     const Usage& u = it->second;
@@ -331,10 +345,16 @@ Result<PruneResult> Prune(Repository& repo, const PruneOptions& opts) {
   std::vector<Condemned*> ready;
   for (auto& c : earlier) {
     if (c.pending) {
-      // An interrupted run: its packs may still be in the live index; the next mark
-      // condemns what is really unused. Drop the half-done marker.
+      // Left by a prune killed during its index rewrite. Its packs may already be gone from
+      // the index while a backup that started earlier reuses their blobs: finalize it now,
+      // so the usual wait and reference check apply (packs still indexed are kept anyway).
+      std::string final_name = fmt::format("condemned/{}-{}", NowNs(), c.id.Hex());
+      LB_ASSIGN_OR_RETURN(Bytes stored, st.Get(c.name));
+      LB_RETURN_IF_ERROR(st.Put(final_name, stored).WithContext("finalize condemned list"));
       LB_RETURN_IF_ERROR(st.Remove(c.name));
-      continue;
+      c.name = final_name;
+      c.pending = false;
+      c.final_ns = NowNs();
     }
     auto blocker = BlockingLock(st, c.final_ns);
     if (blocker) {
@@ -364,7 +384,7 @@ Result<PruneResult> Prune(Repository& repo, const PruneOptions& opts) {
     IdSet referenced_now;
     LB_RETURN_IF_ERROR(CollectReferenced(repo, snaps_now, referenced_now));
     for (Condemned* c : ready)
-      LB_RETURN_IF_ERROR(FinishCondemned(repo, *c, live_packs, referenced_now, res));
+      LB_RETURN_IF_ERROR(FinishCondemned(repo, *c, live_packs, *live, referenced_now, res));
   }
   return res;
 }

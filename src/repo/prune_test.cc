@@ -135,7 +135,16 @@ TEST_F(PruneTest, RepacksMostlyGarbagePacks) {
   ASSERT_TRUE(res.ok()) << res.status().ToString();
   EXPECT_GT(res->packs_repacked, 0u);
   EXPECT_GT(res->bytes_repacked, 0u);
+  // The repacked packs go (their live blobs have new copies), they are not resurrected.
+  EXPECT_EQ(res->packs_resurrected, 0u);
+  EXPECT_GE(res->packs_deleted, res->packs_repacked);
   ExpectHealthy();
+  // Nothing left to repack: a second prune changes nothing.
+  uint64_t packs = Packs();
+  auto again = Prune(*Open(), {});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->packs_repacked, 0u);
+  EXPECT_EQ(Packs(), packs);
 }
 
 // A backup that loaded the index before prune ran deduplicates against a blob prune then
