@@ -8,7 +8,7 @@ PKGS=(
   libssl-dev libzstd-dev nlohmann-json3-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-contrib libpq-dev
-  python3 python3-psycopg2 procps psmisc util-linux
+  python3 python3-psycopg2 procps psmisc util-linux strace
 )
 if [ "${LIFEBOAT_BENCH:-0}" = 1 ]; then
   PKGS+=(restic hyperfine time pgbackrest)
