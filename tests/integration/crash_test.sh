@@ -163,9 +163,9 @@ clean_backup_and_restore() {
   if ((new > DIRTY + MIB)); then
     fail "$what: clean backup stored more than changed"
   fi
-  # An index file written during a backup covers 8 full 16 MiB packs; one written at its
-  # end covers everything: either way its blobs must not be stored again.
-  if ((new_index > 0 && new > DIRTY - 120 * MIB && new > MIB)); then
+  # An index file written during a backup covers 8 full 8 MiB packs (64 MiB of stored data);
+  # one written at its end covers everything: either way its blobs must not be stored again.
+  if ((new_index > 0 && new > DIRTY - 56 * MIB && new > MIB)); then
     fail "$what: clean backup did not reuse what the killed backup had indexed"
   fi
   DIRTY=0
