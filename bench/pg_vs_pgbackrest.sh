@@ -19,6 +19,7 @@
 #
 # Steps, for each tool in turn, on one cluster (initdb --data-checksums, 127.0.0.1, a free
 # port, run as the postgres user; stopped on exit):
+#   (once, before the first tool: an unmeasured warm-up change, see 2.)
 #   VACUUM + CHECKPOINT; archive_command switched to the tool's WAL push;
 #   1. full backup (time, peak RSS, repository bytes added: du -sb before/after);
 #   2. UPDATE of the rows of every 67th heap block of the main tables (--change blocks,
@@ -623,6 +624,10 @@ if (( FLOOR )); then
 fi
 
 # ---------------------------------------------------------------- backups and restores
+# One unmeasured change first: the first UPDATE after the load has no free space to put
+# new row versions in and appends them (more pages, more WAL); after it and a VACUUM every
+# tool's change finds the same kind of free space.
+apply_change warmup
 for t in "${TOOLS[@]}"; do
   q "VACUUM" ; q "CHECKPOINT"   # the same settled state before every tool's full backup
   case "$t" in
@@ -809,7 +814,7 @@ else ds="reservations (SQL generator, ~$SIZE_MIB MiB)"; fi
   echo "- data: database $((DB_BYTES / 1048576)) MiB, data dir without pg_wal $((DATA_BYTES / 1048576)) MiB, $MAIN_TABLE $EXPECT_COUNT rows; initdb --data-checksums"
   echo "- lifeboat: $("$LB" --version 2>&1 | head -n1), commit $(git -C "$REPO_ROOT" rev-parse -q --verify --short HEAD 2>/dev/null || echo none) (encrypted, zstd; --threads default = all cores)"
   echo "- pgBackRest: $("$PGBACKREST" version) with process-max=2, start-fast=y, repo1-cipher-type=aes-256-cbc (encrypted like lifeboat); block-incr = repo1-bundle=y repo1-block=y (beta=y)"
-  echo "- incremental change (--change $CHANGE): $( [[ $CHANGE == blocks ]] && echo "rows of every 67th heap block (~1.5% of heap pages, new versions elsewhere, plus index entries)" || echo "every 67th row (~1.5% of rows, spread over most pages)") of ${CHANGE_TABLES[*]}, then CHECKPOINT; per tool: $(for t in "${TOOLS[@]}"; do printf '%s %s rows/%s MiB WAL; ' "$t" "$(val "$t" change-rows)" "$(mib "$t" change-wal)"; done)"
+  echo "- incremental change (--change $CHANGE, after one unmeasured warm-up change + VACUUM): $( [[ $CHANGE == blocks ]] && echo "rows of every 67th heap block (~1.5% of heap pages, new versions elsewhere, plus index entries)" || echo "every 67th row (~1.5% of rows, spread over most pages)") of ${CHANGE_TABLES[*]}, then CHECKPOINT; per tool: $(for t in "${TOOLS[@]}"; do printf '%s %s rows/%s MiB WAL; ' "$t" "$(val "$t" change-rows)" "$(mib "$t" change-wal)"; done)"
   echo "- sizes are repository bytes added (du -sb before/after; before: pg_switch_wal and archive drained), so a backup's size includes only the WAL archived while it ran; the change's own WAL is its own row"
   echo "- times: the tool's wall time plus a sync right after it (tool-only and sync times in raw.tsv); page caches dropped before each timed step: $caches"
   echo "- restore s: the tool's restore (+ sync) only; each restore was then started with its recovery settings and count(*) checked (rows 'restore check')"

@@ -39,14 +39,8 @@ int RunBackupFiles(const BackupArgs& a) {
   opts.force_read = a.force;
   opts.threads = Globals().threads;
   source::BackupProgress progress;
-  std::unique_ptr<ProgressBar> bar;
-  if (ProgressWanted()) {
-    opts.progress = &progress;
-    bar = std::make_unique<ProgressBar>("backup", [&] {
-      return ProgressSample{progress.files_done, progress.files_total, progress.bytes_done,
-                            progress.bytes_total, progress.scan_done};
-    });
-  }
+  std::unique_ptr<ProgressBar> bar = BackupProgressBar("backup", progress);
+  if (bar) opts.progress = &progress;
   auto res = source::BackupFiles(*r->repo, opts);
   bar.reset();
   if (!res.ok()) return Fail(res.status().WithContext("backup failed; no snapshot was written"));

@@ -58,14 +58,8 @@ int RunPgBackup(const PgBackupArgs& a) {
   opts.wal_timeout_seconds = a.wal_timeout;
   opts.threads = Globals().threads;
   source::BackupProgress progress;
-  std::unique_ptr<ProgressBar> bar;
-  if (ProgressWanted()) {
-    opts.progress = &progress;
-    bar = std::make_unique<ProgressBar>("pg backup", [&] {
-      return ProgressSample{progress.files_done, progress.files_total, progress.bytes_done,
-                            progress.bytes_total, false};
-    });
-  }
+  std::unique_ptr<ProgressBar> bar = BackupProgressBar("pg backup", progress);
+  if (bar) opts.progress = &progress;
   auto res = pg::BackupCluster(*r->repo, opts);
   bar.reset();
   if (!res.ok()) return Fail(res.status().WithContext("pg backup failed"));

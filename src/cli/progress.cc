@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "cli/common.h"
 #include "util/log.h"
 
 namespace lb::cli {
@@ -43,6 +44,14 @@ void ProgressBar::Loop() {
                  eta.c_str());
     std::fflush(stderr);
   }
+}
+
+std::unique_ptr<ProgressBar> BackupProgressBar(const char* verb,
+                                               const source::BackupProgress& p) {
+  if (!ProgressWanted()) return nullptr;
+  return std::make_unique<ProgressBar>(verb, [&p] {
+    return ProgressSample{p.files_done, p.files_total, p.bytes_done, p.bytes_total, p.scan_done};
+  });
 }
 
 }  // namespace lb::cli

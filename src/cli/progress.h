@@ -6,8 +6,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
+
+#include "source/files_backup.h"
 
 namespace lb::cli {
 
@@ -31,5 +34,10 @@ class ProgressBar {
   bool stop_ = false;  // guarded by mu_
   std::thread thread_;
 };
+
+// A progress bar over a backup's counters when stderr is a terminal (and neither --quiet nor
+// --json), else null. The caller hands `progress` to the backup only when a bar was made.
+std::unique_ptr<ProgressBar> BackupProgressBar(const char* verb,
+                                               const source::BackupProgress& progress);
 
 }  // namespace lb::cli
