@@ -224,6 +224,14 @@ if (( RENICE )); then
   fi
 fi
 postmaster_pid() { head -n1 "$1/postmaster.pid" 2>/dev/null; }
+pg_tree_cpu() {  # CPU ticks so far of the postmaster of data dir $1 and its live children
+  local pm; pm=$(postmaster_pid "$1")
+  [[ -n $pm ]] || { echo 0; return; }
+  { echo "$pm"; pgrep -P "$pm"; } | while read -r p; do
+    # fields after the ")" of comm: utime stime cutime cstime are the 12th..15th
+    sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13 + $14 + $15}'
+  done | awk '{s += $1} END {print s + 0}'
+}
 HZ=$(getconf CLK_TCK)
 QUIET_WAIT=${QUIET_WAIT:-60}      # per step
 QUIET_TOTAL=${QUIET_TOTAL:-600}   # in all; then steps no longer wait
@@ -730,7 +738,10 @@ keepup() {  # keepup TOOL ARCHIVE_COMMAND
   read -r arch0 fail0 < <(q "SELECT archived_count || ' ' || failed_count FROM pg_stat_archiver" | tr '|' ' ')
   lsn0=$(q "SELECT pg_current_wal_lsn()")
   log "$tool: keep-up test, pgbench -c 4 -j 2 -T $KEEPUP_S ${TRAFFIC[*]}"
-  pgbench -c 4 -j 2 -T "$KEEPUP_S" "${TRAFFIC[@]}" > "$lf-pgbench.log" 2>&1 &
+  local c0 p0 c1 p1 pgb_cpu other
+  c0=$(cpu_busy); p0=$(pg_tree_cpu "$DATA")
+  /usr/bin/time -f '%U %S' -o "$lf-pgbench.time" \
+    pgbench -c 4 -j 2 -T "$KEEPUP_S" "${TRAFFIC[@]}" > "$lf-pgbench.log" 2>&1 &
   local pid=$!; BGPIDS+=("$pid")
   : > "$lf.samples"
   while kill -0 "$pid" 2>/dev/null; do
@@ -738,6 +749,17 @@ keepup() {  # keepup TOOL ARCHIVE_COMMAND
     sleep 1
   done
   wait "$pid"
+  c1=$(cpu_busy); p1=$(pg_tree_cpu "$DATA")
+  pgb_cpu=$(tail -n1 "$lf-pgbench.time" | awk '{print $1 + $2}')
+  # CPU s of everything but PostgreSQL (archive_command included) and pgbench.
+  other=$(awk -v a="$c0" -v b="$c1" -v p="$((p1 - p0))" -v g="${pgb_cpu:-0}" -v hz="$HZ" \
+    'BEGIN {o = (b - a - p) / hz - g; printf "%.1f", o < 0 ? 0 : o}')
+  rec "$tool" keepup-othercpu "$other"
+  rec "$tool" keepup-pgcpu "$(awk -v p="$((p1 - p0))" -v hz="$HZ" 'BEGIN {printf "%.1f", p / hz}')"
+  if awk -v o="$other" -v w="$KEEPUP_S" 'BEGIN {exit !(o > 0.2 * w)}'; then
+    DISTURBED["$tool:keepup"]=1
+    log "  (other processes used $other CPU s during the keep-up run: marked *)"
+  fi
   endn=$(ready_count)
   rec "$tool" keepup-wal-mib "$(q "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0') / 1048576)")"
   rec "$tool" keepup-tps "$(grep -m1 -o 'tps = [0-9.]*' "$lf-pgbench.log" | awk '{printf "%.0f", $3}')"
@@ -790,7 +812,7 @@ cell() {  # cell METRIC-KIND TOOL
     change-archived) mib "$t" change-archived ;;
     verify) val "$t" verify ;;
     keepup) a=$(val "$t" keepup-max); b=$(val "$t" keepup-end)
-            [[ -n $a ]] && echo "$a (end $b, drained in $(val "$t" keepup-drain-s) s)" ;;
+            [[ -n $a ]] && echo "$a (end $b, drained in $(val "$t" keepup-drain-s) s)${DISTURBED[$t:keepup]:+*}" ;;
     rss) a=$(kib2mib "$t" full-rss); b=$(kib2mib "$t" restore-rss)
          [[ -n $a || -n $b ]] && echo "${a:--} / ${b:--}" ;;
   esac
@@ -842,8 +864,9 @@ else ds="reservations (SQL generator, ~$SIZE_MIB MiB)"; fi
   if (( ${#KEEPUP_TOOLS[@]} )); then
     echo
     echo "Keep-up runs: $(for t in "${KEEPUP_TOOLS[@]}"; do [[ -n $(val "$t" keepup-max) ]] &&
-      printf '%s: %s tps, %s MiB WAL, %s segments archived, %s archive failures; ' "$t" "$(val "$t" keepup-tps)" \
-        "$(val "$t" keepup-wal-mib)" "$(val "$t" keepup-archived)" "$(val "$t" keepup-failed)"; done)"
+      printf '%s: %s tps, %s MiB WAL, %s segments archived, %s archive failures, PostgreSQL+archiver %s CPU s, others %s CPU s; ' \
+        "$t" "$(val "$t" keepup-tps)" "$(val "$t" keepup-wal-mib)" "$(val "$t" keepup-archived)" \
+        "$(val "$t" keepup-failed)" "$(val "$t" keepup-pgcpu)" "$(val "$t" keepup-othercpu)"; done)"
   fi
   if (( ${#FAILS[@]} )); then
     echo
