@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -101,7 +102,8 @@ struct DumpArgs {
 };
 
 int RunDump(const DumpArgs& a) {
-  auto r = OpenRepo(LockMode::kNone, "dump");
+  // A shared lock like every reader: prune's sweep waits for it (docs/repository-format.md).
+  auto r = OpenRepo(LockMode::kShared, "dump");
   if (!r.ok()) return Fail(r.status());
   auto snap = repo::FindSnapshot(*r->repo, a.ref);
   if (!snap.ok()) return Fail(snap.status());
@@ -109,6 +111,8 @@ int RunDump(const DumpArgs& a) {
   if (!node.ok()) return Fail(node.status());
   if (a.output.empty() || a.output == "-") {
     auto n = source::WriteFileContent(*r->repo, *node, STDOUT_FILENO, Globals().threads);
+    // The reader went away (`lifeboat dump ... | head`): what it wanted was written.
+    if (!n.ok() && n.status().message().find(std::strerror(EPIPE)) != std::string::npos) return 0;
     if (!n.ok()) return Fail(n.status().WithContext("dump"));
     return 0;
   }
