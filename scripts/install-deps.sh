@@ -9,6 +9,8 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-contrib libpq-dev
   python3 python3-psycopg2 procps psmisc util-linux strace
+  libcurl4-openssl-dev
+  radosgw ceph-mon ceph-osd
 )
 if [ "${LIFEBOAT_BENCH:-0}" = 1 ]; then
   PKGS+=(restic hyperfine time pgbackrest)
