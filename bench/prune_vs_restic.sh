@@ -15,7 +15,7 @@
 # small files). The history is saved under WORKDIR/pristine/ and reused by later runs with
 # the same parameters (--fresh rebuilds it), e.g. to compare two lifeboat binaries.
 #
-# Measured, per tool, on a fresh hard-linked copy of the pristine repository (both tools
+# Measured, per tool (lifeboat twice: with its password, and with a key file), on a fresh hard-linked copy of the pristine repository (both tools
 # only ever create and delete repository files, never rewrite one) after dropping the page
 # cache: wall time and peak RSS of `prune` with its default settings (/usr/bin/time -f
 # '%e %M'), repository size (du -sb) before and after, and after a second prune (untimed).
@@ -86,6 +86,8 @@ tool_argv() {
   case $1 in
     restic) ARGV=(env "RESTIC_CACHE_DIR=$2/cache-restic" "$RESTIC" -r "$2/repo-restic") ;;
     lifeboat) ARGV=(env "LIFEBOAT_CACHE_DIR=$2/cache-lifeboat" "$LIFEBOAT" --repo "$2/repo-lifeboat") ;;
+    # The same repository opened with a key file: no scrypt, so the peak RSS is prune's own.
+    lifeboat-keyfile) ARGV=(env "LIFEBOAT_CACHE_DIR=$2/cache-lifeboat" "LIFEBOAT_KEY_FILE=$PRISTINE/lifeboat.keyfile" "$LIFEBOAT" --repo "$2/repo-lifeboat") ;;
     *) die "unknown tool $1" ;;
   esac
 }
@@ -153,6 +155,9 @@ else
   done
   echo "$WANT_MARKER" >"$MARKER"
 fi
+if [[ ! -s $PRISTINE/lifeboat.keyfile ]]; then
+  quiet lifeboat-keyfile tool_cmd lifeboat "$PRISTINE" key add --generate-key-file "$PRISTINE/lifeboat.keyfile"
+fi
 TREE_FILES=$(find "$TREE" -type f | wc -l)
 TREE_MIB=$(du -sm "$TREE" | cut -f1)
 
@@ -165,13 +170,14 @@ drop_caches() {
 }
 
 RUN=$WORKDIR/run
-for tool in restic lifeboat; do
+for tool in restic lifeboat lifeboat-keyfile; do
   rm -rf "$RUN"
   mkdir -p "$RUN"
   # Repository: hard links (never rewritten in place); cache: a real copy.
-  cp -al "$PRISTINE/repo-$tool" "$RUN/repo-$tool"
-  [[ ! -d $PRISTINE/cache-$tool ]] || cp -a "$PRISTINE/cache-$tool" "$RUN/cache-$tool"
-  V[$tool:before]=$(du -sb "$RUN/repo-$tool" | cut -f1)
+  base=${tool%-keyfile}
+  cp -al "$PRISTINE/repo-$base" "$RUN/repo-$base"
+  [[ ! -d $PRISTINE/cache-$base ]] || cp -a "$PRISTINE/cache-$base" "$RUN/cache-$base"
+  V[$tool:before]=$(du -sb "$RUN/repo-$base" | cut -f1)
   if [[ $tool == lifeboat ]]; then
     tool_cmd lifeboat "$RUN" --json prune --dry-run >"$LOGDIR/lifeboat-dry-run.json" 2>"$LOGDIR/lifeboat-dry-run.err" ||
       die "lifeboat prune --dry-run failed"
@@ -186,10 +192,10 @@ for tool in restic lifeboat; do
     die "$tool prune failed (log: $LOGDIR/$tool-prune.log)"
   fi
   read -r "V[$tool:secs]" "V[$tool:rss]" < <(tail -n1 "$LOGDIR/$tool-prune.time")
-  V[$tool:after]=$(du -sb "$RUN/repo-$tool" | cut -f1)
+  V[$tool:after]=$(du -sb "$RUN/repo-$base" | cut -f1)
   log "  ${V[$tool:secs]} s, peak RSS $((V[$tool:rss] / 1024)) MiB; repository $((V[$tool:after] / 1048576)) MiB"
   quiet "$tool-prune2" tool_cmd "$tool" "$RUN" prune
-  V[$tool:after2]=$(du -sb "$RUN/repo-$tool" | cut -f1)
+  V[$tool:after2]=$(du -sb "$RUN/repo-$base" | cut -f1)
   log "  after a second prune: $((V[$tool:after2] / 1048576)) MiB; checking"
   quiet "$tool-check" tool_cmd "$tool" "$RUN" check
   n=$(tool_cmd "$tool" "$RUN" --json snapshots 2>/dev/null | count_snapshots) || n="?"
@@ -217,7 +223,9 @@ backup_total() { awk -v t="$1" '$1 == t {s += $3} END {printf "%.0f", s}' "$PRIS
   echo "| metric | restic | lifeboat | ratio (lifeboat/restic) |"
   echo "|---|---|---|---|"
   row "prune wall time (s)" "${V[restic:secs]}" "${V[lifeboat:secs]}"
+  row "prune wall time, lifeboat with a key file (s)" "${V[restic:secs]}" "${V[lifeboat-keyfile:secs]}"
   row "prune peak RSS (MiB)" "$((V[restic:rss] / 1024))" "$((V[lifeboat:rss] / 1024))"
+  row "prune peak RSS, lifeboat with a key file (MiB)" "$((V[restic:rss] / 1024))" "$((V[lifeboat-keyfile:rss] / 1024))"
   row "repo size before prune (MiB)" "$(mib "${V[restic:before]}")" "$(mib "${V[lifeboat:before]}")"
   row "repo size after prune (MiB)" "$(mib "${V[restic:after]}")" "$(mib "${V[lifeboat:after]}")"
   printf '| reclaimed by prune (MiB) | %s | %s | |\n' "$(reclaimed "${V[restic:before]}" "${V[restic:after]}")" \

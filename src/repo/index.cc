@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <cstring>
 #include <queue>
 #include <set>
 
@@ -471,6 +472,28 @@ Status Index::ForEach(
       m->run.Entry(i, blob, loc);
       LB_RETURN_IF_ERROR(fn(blob, loc));
     }
+  }
+  return Status::Ok();
+}
+
+Status Index::ForEachSorted(
+    const std::function<Status(const crypto::Id&, const BlobLocation&)>& fn) const {
+  using Cursor = std::pair<size_t, uint32_t>;  // run, position
+  auto greater = [&](const Cursor& a, const Cursor& b) {
+    return std::memcmp(maps_[a.first]->run.EntryPtr(a.second),
+                       maps_[b.first]->run.EntryPtr(b.second), 32) > 0;
+  };
+  std::priority_queue<Cursor, std::vector<Cursor>, decltype(greater)> heap(greater);
+  for (size_t i = 0; i < maps_.size(); ++i)
+    if (maps_[i]->run.entry_count()) heap.push({i, 0});
+  while (!heap.empty()) {
+    auto [r, pos] = heap.top();
+    heap.pop();
+    crypto::Id blob;
+    BlobLocation loc;
+    maps_[r]->run.Entry(pos, blob, loc);
+    LB_RETURN_IF_ERROR(fn(blob, loc));
+    if (pos + 1 < maps_[r]->run.entry_count()) heap.push({r, pos + 1});
   }
   return Status::Ok();
 }

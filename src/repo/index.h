@@ -72,6 +72,10 @@ class Index {
   // Calls fn for every (blob, location) of the loaded index files (not pending additions).
   // Duplicates (a blob in two packs) are reported each time.
   Status ForEach(const std::function<Status(const crypto::Id&, const BlobLocation&)>& fn) const;
+  // The same entries in ascending blob-id order (a merge of the sorted runs, no copy), so a
+  // caller can join them with another sorted stream in constant memory.
+  Status ForEachSorted(
+      const std::function<Status(const crypto::Id&, const BlobLocation&)>& fn) const;
 
   // Ids of the index files this index was loaded from.
   const std::vector<crypto::Id>& files() const { return files_; }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "repo/id_spill.h"
 #include "repo/repository.h"
 
 namespace lb::repo {
@@ -18,6 +19,11 @@ struct PruneOptions {
   double max_unused = 0.3;
   bool dry_run = false;
   size_t threads = 0;
+  // Memory bounds (tests make them tiny to exercise the spilling paths): entries per run
+  // prune writes (index files, condemned lists), and referenced ids held in memory before
+  // they spill to sorted scratch files.
+  size_t run_entries = 65536;
+  size_t spill_batch = size_t(1) << 17;
 };
 
 struct PruneResult {

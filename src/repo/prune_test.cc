@@ -19,11 +19,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class PruneTest : public ::testing::Test {
+// Every case runs with the default memory bounds and with tiny ones, so index files and
+// condemned lists split packs across runs and the referenced set spills to scratch files.
+class PruneTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     setenv("LIFEBOAT_TEST_FAST_KDF", "1", 1);
     std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (auto& c : name)
+      if (c == '/') c = '-';
     cache_ = fs::temp_directory_path() / ("lb-prune-test-" + std::to_string(getpid()) + name);
     setenv("LIFEBOAT_CACHE_DIR", cache_.c_str(), 1);
     url_ = "mem:prune-" + name;
@@ -31,6 +35,13 @@ class PruneTest : public ::testing::Test {
     ASSERT_TRUE(Repository::Init(**st, "pw", {.zstd_level = 3, .pack_size = 40000, .kdf = nullptr}).ok());
   }
   void TearDown() override { fs::remove_all(cache_); }
+  PruneOptions Opts(PruneOptions o = {}) const {
+    if (GetParam()) {
+      o.run_entries = 1;
+      o.spill_batch = 2;
+    }
+    return o;
+  }
   std::unique_ptr<Repository> Open() {
     auto st = storage::OpenStorage(url_);
     return std::move(Repository::Open(std::move(*st), "pw").value());
@@ -91,7 +102,7 @@ class PruneTest : public ::testing::Test {
   std::string url_;
 };
 
-TEST_F(PruneTest, RemovesWhatNoSnapshotReferences) {
+TEST_P(PruneTest, RemovesWhatNoSnapshotReferences) {
   auto r = Open();
   Snapshot keep, drop;
   {
@@ -105,7 +116,7 @@ TEST_F(PruneTest, RemovesWhatNoSnapshotReferences) {
   ASSERT_TRUE(r->storage().Remove(SnapshotName(drop.id)).ok());
   uint64_t before = Packs();
   auto r2 = Open();
-  auto res = Prune(*r2, {});
+  auto res = Prune(*r2, Opts());
   ASSERT_TRUE(res.ok()) << res.status().ToString();
   EXPECT_GT(res->packs_deleted, 0u);
   EXPECT_EQ(res->packs_waiting, 0u);
@@ -113,12 +124,12 @@ TEST_F(PruneTest, RemovesWhatNoSnapshotReferences) {
   EXPECT_LT(Packs(), before);
   ExpectHealthy();
   // Nothing is left to do.
-  auto again = Prune(*Open(), {});
+  auto again = Prune(*Open(), Opts());
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->packs_deleted, 0u);
 }
 
-TEST_F(PruneTest, RepacksMostlyGarbagePacks) {
+TEST_P(PruneTest, RepacksMostlyGarbagePacks) {
   // Pack size 40000: two or so blobs a pack. One blob of each pack stays referenced.
   auto r = Open();
   Snapshot all, half;
@@ -131,7 +142,7 @@ TEST_F(PruneTest, RepacksMostlyGarbagePacks) {
     half = Save(*r, w, {20, 22, 24, 26});
   }
   ASSERT_TRUE(r->storage().Remove(SnapshotName(all.id)).ok());
-  auto res = Prune(*Open(), {.max_unused = 0.3, .dry_run = false, .threads = 0});
+  auto res = Prune(*Open(), Opts({.max_unused = 0.3, .dry_run = false}));
   ASSERT_TRUE(res.ok()) << res.status().ToString();
   EXPECT_GT(res->packs_repacked, 0u);
   EXPECT_GT(res->bytes_repacked, 0u);
@@ -141,7 +152,7 @@ TEST_F(PruneTest, RepacksMostlyGarbagePacks) {
   ExpectHealthy();
   // Nothing left to repack: a second prune changes nothing.
   uint64_t packs = Packs();
-  auto again = Prune(*Open(), {});
+  auto again = Prune(*Open(), Opts());
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->packs_repacked, 0u);
   EXPECT_EQ(Packs(), packs);
@@ -149,7 +160,7 @@ TEST_F(PruneTest, RepacksMostlyGarbagePacks) {
 
 // A backup that loaded the index before prune ran deduplicates against a blob prune then
 // condemns. Its snapshot must stay restorable, and the next prune must keep that pack.
-TEST_F(PruneTest, BackupRunningDuringPruneKeepsWhatItReused) {
+TEST_P(PruneTest, BackupRunningDuringPruneKeepsWhatItReused) {
   auto r = Open();
   Snapshot old;
   {
@@ -164,7 +175,7 @@ TEST_F(PruneTest, BackupRunningDuringPruneKeepsWhatItReused) {
   // Meanwhile the old snapshot is forgotten and prune runs: blob 30 is condemned, and its
   // deletion waits for the running backup.
   ASSERT_TRUE(r->storage().Remove(SnapshotName(old.id)).ok());
-  auto res = Prune(*Open(), {});
+  auto res = Prune(*Open(), Opts());
   ASSERT_TRUE(res.ok()) << res.status().ToString();
   EXPECT_EQ(res->packs_deleted, 0u);
   EXPECT_GT(res->packs_waiting, 0u);
@@ -175,7 +186,7 @@ TEST_F(PruneTest, BackupRunningDuringPruneKeepsWhatItReused) {
   lock->reset();
   // Readable now (through the condemned list), and kept by the next prune.
   ExpectHealthy();
-  auto res2 = Prune(*Open(), {});
+  auto res2 = Prune(*Open(), Opts());
   ASSERT_TRUE(res2.ok()) << res2.status().ToString();
   EXPECT_GT(res2->packs_resurrected, 0u);
   ExpectHealthy();
@@ -183,7 +194,7 @@ TEST_F(PruneTest, BackupRunningDuringPruneKeepsWhatItReused) {
   EXPECT_TRUE((*r3->index())->Has(r3->BlobId(Data(30))));
 }
 
-TEST_F(PruneTest, DryRunChangesNothing) {
+TEST_P(PruneTest, DryRunChangesNothing) {
   auto r = Open();
   Snapshot s;
   {
@@ -192,11 +203,68 @@ TEST_F(PruneTest, DryRunChangesNothing) {
   }
   ASSERT_TRUE(r->storage().Remove(SnapshotName(s.id)).ok());
   uint64_t before = Packs();
-  auto res = Prune(*Open(), {.max_unused = 0.3, .dry_run = true, .threads = 0});
+  auto res = Prune(*Open(), Opts({.max_unused = 0.3, .dry_run = true}));
   ASSERT_TRUE(res.ok());
   EXPECT_GT(res->bytes_unreferenced, 0u);
   EXPECT_EQ(Packs(), before);
 }
+
+
+// More blobs than the tiny bounds hold: forget half of many snapshots, prune, and every
+// kept snapshot still reads; a second prune finds nothing.
+TEST_P(PruneTest, ManySnapshotsHalfForgotten) {
+  auto r = Open();
+  std::vector<Snapshot> snaps;
+  for (uint64_t i = 0; i < 12; ++i) {
+    BlobWriter w(*r);
+    snaps.push_back(Save(*r, w, {100 + i, 200 + i, 300 + i % 3, 400}));
+  }
+  for (size_t i = 0; i < snaps.size(); i += 2)
+    ASSERT_TRUE(r->storage().Remove(SnapshotName(snaps[i].id)).ok());
+  auto res = Prune(*Open(), Opts());
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  EXPECT_EQ(res->snapshots, 6u);
+  EXPECT_GT(res->packs_deleted, 0u);
+  EXPECT_EQ(res->packs_waiting, 0u);
+  ExpectHealthy();
+  auto r2 = Open();
+  for (size_t i = 1; i < snaps.size(); i += 2)
+    for (uint64_t seed : {100 + i, 200 + i, 300 + i % 3, uint64_t(400)})
+      EXPECT_TRUE((*r2->index())->Has(r2->BlobId(Data(seed)))) << "seed " << seed;
+  auto again = Prune(*Open(), Opts());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->packs_deleted, 0u);
+  EXPECT_EQ(again->packs_repacked, 0u);
+}
+
+TEST_P(PruneTest, IndexForEachSortedIsAscendingAndComplete) {
+  auto r = Open();
+  for (uint64_t i = 0; i < 5; ++i) {
+    BlobWriter w(*r);
+    Save(*r, w, {500 + i, 600 + i});
+  }
+  auto r2 = Open();
+  Index* idx = *r2->index();
+  size_t plain = 0, sorted = 0;
+  ASSERT_TRUE(idx->ForEach([&](const crypto::Id&, const BlobLocation&) {
+    ++plain;
+    return Status::Ok();
+  }).ok());
+  crypto::Id last{};
+  ASSERT_TRUE(idx->ForEachSorted([&](const crypto::Id& id, const BlobLocation&) {
+    EXPECT_LE(last, id);
+    last = id;
+    ++sorted;
+    return Status::Ok();
+  }).ok());
+  EXPECT_EQ(plain, sorted);
+  EXPECT_GE(plain, 15u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Bounds, PruneTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) {
+                           return i.param ? "tiny" : "default";
+                         });
 
 }  // namespace
 }  // namespace lb::repo
