@@ -218,7 +218,7 @@ backup_total() { awk -v t="$1" '$1 == t {s += $3} END {printf "%.0f", s}' "$PRIS
   echo "- garbage before prune (lifeboat prune --dry-run): ${V[garbage]}"
   echo "- restic: $("$RESTIC" version | head -n1), repository v2, \`restic prune\` (default --max-unused 5%)"
   echo "- lifeboat: $("$LIFEBOAT" --version 2>/dev/null | head -n1) ($LIFEBOAT), commit $(git -C "$REPO_ROOT" rev-parse -q --verify --short HEAD 2>/dev/null || echo none)$(git -C "$REPO_ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted changes'), \`lifeboat prune\` (default --max-unused 30%)"
-  echo "- page cache dropped before each timed prune: $( ((DROP_OK == 2)) && echo yes || echo "no (not permitted)")"
+  echo "- page cache dropped before each timed prune: $( ((DROP_OK == 3)) && echo yes || echo "no (not permitted)")"
   echo
   echo "| metric | restic | lifeboat | ratio (lifeboat/restic) |"
   echo "|---|---|---|---|"

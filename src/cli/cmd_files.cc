@@ -139,7 +139,7 @@ struct RestoreArgs {
 };
 
 int RunRestore(const RestoreArgs& a) {
-  auto r = OpenRepo(LockMode::kShared, "restore");
+  auto r = OpenFirstReachable(LockMode::kShared, "restore");
   if (!r.ok()) return Fail(r.status());
   auto snap = repo::FindSnapshot(*r->repo, a.ref);
   if (!snap.ok()) return Fail(snap.status());

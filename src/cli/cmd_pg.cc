@@ -90,12 +90,32 @@ int RunPgBackup(const PgBackupArgs& a) {
   return 0;
 }
 
+// Pushes to every repository; succeeds only when all have the file, so PostgreSQL keeps
+// the segment (and retries) until each copy is durable. A retry is harmless for the
+// repositories that already have it (same content is accepted).
 int RunWalPush(const std::string& path, const std::string& src, int level) {
-  auto r = OpenRepo(LockMode::kNone, "wal-push");
-  if (!r.ok()) return Fail(r.status().WithContext(fmt::format("wal-push '{}'", path)));
-  auto res = pg::PushWal(*r->repo, src.empty() ? DefaultSource() : src, path, level);
-  if (!res.ok()) return Fail(res.status().WithContext(fmt::format("wal-push '{}'", path)));
-  LogInfo("archived '{}' ({} bytes){}", path, res->bytes, res->already_there ? ", already there" : "");
+  auto urls = RepoUrls();
+  if (!urls.ok()) return Fail(urls.status().WithContext(fmt::format("wal-push '{}'", path)));
+  Status first_error;
+  for (const auto& url : *urls) {
+    auto r = OpenRepoAt(url, LockMode::kNone, "wal-push");
+    Status s = r.status();
+    if (r.ok()) {
+      auto res = pg::PushWal(*r->repo, src.empty() ? DefaultSource() : src, path, level);
+      s = res.status();
+      if (res.ok())
+        LogInfo("archived '{}' to '{}' ({} bytes){}", path, url, res->bytes,
+                res->already_there ? ", already there" : "");
+    }
+    if (s.ok()) continue;
+    s = s.WithContext(fmt::format("wal-push '{}' to '{}'", path, url));
+    if (urls->size() > 1 && first_error.ok()) Fail(s);  // the others are still tried
+    if (first_error.ok()) first_error = s;
+  }
+  if (!first_error.ok()) {
+    if (urls->size() > 1) return ExitCodeFor(first_error.code());
+    return Fail(first_error);
+  }
   return 0;
 }
 
@@ -109,18 +129,36 @@ int RunWalGet(const std::string& name, const std::string& dest, const std::strin
   if (is_segment && ::rename((spool + "/" + name).c_str(), dest.c_str()) == 0) {
     LogInfo("'{}' from the prefetch spool", name);
   } else {
-    auto r = OpenRepo(LockMode::kNone, "wal-get");
-    if (!r.ok()) {
-      Fail(r.status().WithContext(fmt::format("wal-get '{}'", name)));
+    // Repositories in --repo order: the first that has the file wins. "Missing" needs at
+    // least one repository to have answered that it does not have it; when every one
+    // failed, it is an error (PostgreSQL stops instead of ending recovery early).
+    auto urls = RepoUrls();
+    if (!urls.ok()) {
+      Fail(urls.status().WithContext(fmt::format("wal-get '{}'", name)));
       return kWalGetError;
     }
-    Status s = pg::GetWal(*r->repo, source, name, dest);
-    if (s.code() == Code::kNotFound) {
-      LogInfo("'{}' is not in the archive", name);
-      return kWalGetMissing;
+    bool answered_missing = false, found = false;
+    Status last_error;
+    for (const auto& url : *urls) {
+      auto r = OpenRepoAt(url, LockMode::kNone, "wal-get");
+      Status s = r.ok() ? pg::GetWal(*r->repo, source, name, dest) : r.status();
+      if (s.ok()) {
+        found = true;
+        break;
+      }
+      if (s.code() == Code::kNotFound && r.ok()) {
+        answered_missing = true;
+        continue;
+      }
+      last_error = s.WithContext(fmt::format("wal-get '{}' from '{}'", name, url));
+      if (urls->size() > 1) LogWarning("{}", last_error.ToString());
     }
-    if (!s.ok()) {
-      Fail(s.WithContext(fmt::format("wal-get '{}'", name)));
+    if (!found) {
+      if (answered_missing) {
+        LogInfo("'{}' is not in the archive", name);
+        return kWalGetMissing;
+      }
+      if (urls->size() == 1) Fail(last_error);
       return kWalGetError;
     }
   }
@@ -143,7 +181,7 @@ int RunWalGet(const std::string& name, const std::string& dest, const std::strin
   fs::create_directories(spool, ec);
   int lock = ::open((spool + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) != 0) _exit(0);  // another prefetcher runs
-  auto r = OpenRepo(LockMode::kNone, "wal-get prefetch");
+  auto r = OpenFirstReachable(LockMode::kNone, "wal-get prefetch");
   if (!r.ok()) _exit(0);
   auto info = pg::LoadClusterInfo(*r->repo, source);
   uint64_t seg_size = info.ok() && *info ? (*info)->segment_size : pg::kDefaultSegmentSize;
@@ -166,14 +204,18 @@ Result<std::string> RestoreCommand(const std::string& source) {
   char self[4096] = {};
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n <= 0) return Err(Code::kInternal, "cannot find this program's path");
-  LB_ASSIGN_OR_RETURN(std::string url, RepoUrl());
-  if (url.find("://") == std::string::npos && url.rfind("mem:", 0) != 0)
-    url = fs::absolute(url).string();
+  LB_ASSIGN_OR_RETURN(std::vector<std::string> urls, RepoUrls());
   auto q = [](const std::string& s) {
     std::string out = "'";
     for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return out + "'";
   };
+  std::string repos;
+  for (std::string url : urls) {
+    if (url.find("://") == std::string::npos && url.rfind("mem:", 0) != 0)
+      url = fs::absolute(url).string();
+    repos += (repos.empty() ? "--repo " : " --repo ") + q(url);
+  }
   // The same secret, in the same order, as ReadSecret() used to open the repository.
   std::string secret;
   auto env = [](const char* name) {
@@ -194,7 +236,7 @@ Result<std::string> RestoreCommand(const std::string& source) {
                   "LIFEBOAT_PASSWORD")
         .WithHint("use LIFEBOAT_KEY_FILE (fastest: 'lifeboat key add --generate-key-file F') "
                   "or LIFEBOAT_PASSWORD_FILE, readable by the database user");
-  return fmt::format("{} --repo {} {} pg wal-get --source {}", q(self), q(url), secret, q(source));
+  return fmt::format("{} {} {} pg wal-get --source {}", q(self), repos, secret, q(source));
 }
 
 int RunPgRestore(const PgRestoreArgs& a) {
@@ -250,7 +292,7 @@ int RunPgRestore(const PgRestoreArgs& a) {
     if (!rc.ok()) return Fail(rc.status());
     opts.restore_command = *rc;
   }
-  auto r = OpenRepo(LockMode::kShared, "pg restore");
+  auto r = OpenFirstReachable(LockMode::kShared, "pg restore");
   if (!r.ok()) return Fail(r.status());
   auto res = pg::RestoreCluster(*r->repo, opts);
   if (!res.ok()) return Fail(res.status().WithContext("pg restore"));

@@ -64,10 +64,26 @@ int RunKeyList() {
   return 0;
 }
 
-int RunKeyAdd(const std::string& new_pw_file, const std::string& generate) {
+int RunKeyAdd(const std::string& new_pw_file, const std::string& generate,
+              const std::string& existing_key_file) {
   repo::Secret secret;
   if (!generate.empty()) {
     secret = {repo::NewKeyFileContents(), true};
+  } else if (!existing_key_file.empty()) {
+    // A key file made by --generate-key-file for another repository, so that one file opens
+    // several (wal-push and restores with --repo given more than once). Key files skip
+    // password stretching, so only generated ones (64 hex digits: 256 random bits) qualify.
+    auto v = ReadPasswordFile(existing_key_file);
+    if (!v.ok()) return Fail(v.status());
+    bool hex64 = v->size() == 64 &&
+                 v->find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (!hex64)
+      return Fail(Status(Code::kInvalidArgument,
+                         fmt::format("'{}' is not a lifeboat key file (64 hex digits)",
+                                     existing_key_file))
+                      .WithHint("make one with 'lifeboat key add --generate-key-file FILE'; a "
+                                "password goes in --new-password-file"));
+    secret = {*v, true};
   } else {
     std::string file = new_pw_file;
     if (file.empty())
@@ -100,7 +116,7 @@ int RunKeyAdd(const std::string& new_pw_file, const std::string& generate) {
     if (!generate.empty()) ::unlink(generate.c_str());
     return Fail(id.status());
   }
-  if (Globals().json) PrintJson({{"id", *id}, {"key_file", !generate.empty()}});
+  if (Globals().json) PrintJson({{"id", *id}, {"key_file", secret.is_key_file}});
   else if (!generate.empty())
     std::printf("added key %s; its key file is %s (keep it as safe as a password)\n",
                 id->substr(0, 8).c_str(), generate.c_str());
@@ -393,7 +409,11 @@ void AddRepoCommands(CLI::App& app, Runner& run) {
   add->add_option("--new-password-file", new_pw_file, "file holding the new password");
   add->add_option("--generate-key-file", generate,
                   "create a random key file at this path (mode 600) and add a key for it");
-  add->callback([&] { run = [] { return RunKeyAdd(new_pw_file, generate); }; });
+  static std::string existing_key_file;
+  add->add_option("--new-key-file", existing_key_file,
+                  "add a key for an existing key file (made by --generate-key-file for another "
+                  "repository), so one key file opens both");
+  add->callback([&] { run = [] { return RunKeyAdd(new_pw_file, generate, existing_key_file); }; });
   auto* rm = key->add_subcommand("remove", "remove a key");
   static std::string key_id;
   rm->add_option("ID", key_id, "key id or unique prefix")->required();

@@ -474,7 +474,7 @@ struct TempFile {
 };
 
 int RunRestoreDump(const RestoreDumpArgs& a) {
-  auto r = OpenRepo(LockMode::kNone, "pg restore-dump");
+  auto r = OpenFirstReachable(LockMode::kNone, "pg restore-dump");
   if (!r.ok()) return Fail(r.status());
   auto snap = repo::FindSnapshot(*r->repo, a.ref, "pg-dump");
   if (!snap.ok()) return Fail(snap.status());

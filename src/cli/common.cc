@@ -18,11 +18,23 @@ GlobalOptions& Globals() {
   return g;
 }
 
-Result<std::string> RepoUrl() {
-  if (!Globals().repo.empty()) return Globals().repo;
-  if (const char* r = std::getenv("LIFEBOAT_REPO"); r && *r) return std::string(r);
+Result<std::vector<std::string>> RepoUrls() {
+  if (!Globals().repos.empty()) return Globals().repos;
+  if (const char* r = std::getenv("LIFEBOAT_REPO"); r && *r)
+    return std::vector<std::string>{std::string(r)};
   return Status(Code::kInvalidArgument, "no repository given")
       .WithHint("pass --repo PATH or set LIFEBOAT_REPO");
+}
+
+Result<std::string> RepoUrl() {
+  LB_ASSIGN_OR_RETURN(auto urls, RepoUrls());
+  if (urls.size() > 1)
+    return Status(Code::kInvalidArgument,
+                  fmt::format("this command works on one repository; --repo was given {} times",
+                              urls.size()))
+        .WithHint("several repositories are for backups, wal-push, wal-get and restores; "
+                  "see 'lifeboat copy' to bring one repository up to date from another");
+  return urls[0];
 }
 
 Result<std::string> ReadPasswordFile(const std::string& path) {
@@ -63,6 +75,27 @@ Result<repo::Secret> ReadSecret() {
 
 Result<OpenedRepo> OpenRepo(LockMode lock, const std::string& purpose) {
   LB_ASSIGN_OR_RETURN(std::string url, RepoUrl());
+  return OpenRepoAt(url, lock, purpose);
+}
+
+Result<OpenedRepo> OpenFirstReachable(LockMode lock, const std::string& purpose,
+                                      std::string* url_out) {
+  LB_ASSIGN_OR_RETURN(auto urls, RepoUrls());
+  Status last;
+  for (size_t i = 0; i < urls.size(); ++i) {
+    auto r = OpenRepoAt(urls[i], lock, purpose);
+    if (r.ok()) {
+      if (i > 0) LogWarning("using repository '{}' (number {} in --repo order)", urls[i], i + 1);
+      if (url_out) *url_out = urls[i];
+      return r;
+    }
+    last = r.status().WithContext(fmt::format("repository '{}'", urls[i]));
+    if (i + 1 < urls.size()) LogWarning("{}; trying the next repository", last.ToString());
+  }
+  return last;
+}
+
+Result<OpenedRepo> OpenRepoAt(const std::string& url, LockMode lock, const std::string& purpose) {
   LB_ASSIGN_OR_RETURN(repo::Secret pw, ReadSecret());
   auto st = storage::OpenStorage(url, false);
   if (!st.ok()) {

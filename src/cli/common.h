@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "repo/lock.h"
 #include "repo/repository.h"
@@ -14,7 +15,7 @@
 namespace lb::cli {
 
 struct GlobalOptions {
-  std::string repo;           // --repo, else LIFEBOAT_REPO
+  std::vector<std::string> repos;  // --repo (repeatable, in priority order), else LIFEBOAT_REPO
   std::string password_file;  // --password-file, else LIFEBOAT_PASSWORD_FILE / LIFEBOAT_PASSWORD
   std::string key_file;       // --key-file, else LIFEBOAT_KEY_FILE
   bool json = false;
@@ -25,7 +26,11 @@ struct GlobalOptions {
 
 GlobalOptions& Globals();
 
-// The repository location; kInvalidArgument when neither --repo nor LIFEBOAT_REPO is set.
+// The repository locations in priority order: every --repo, else LIFEBOAT_REPO;
+// kInvalidArgument when there is none.
+Result<std::vector<std::string>> RepoUrls();
+// The one repository of a command that works on one; kInvalidArgument when none is given
+// or --repo was given more than once.
 Result<std::string> RepoUrl();
 // Reads the secret that opens the repository, first found of: --key-file, --password-file,
 // LIFEBOAT_KEY_FILE, LIFEBOAT_PASSWORD_FILE, LIFEBOAT_PASSWORD. Never from a flag value.
@@ -40,6 +45,12 @@ struct OpenedRepo {
 };
 enum class LockMode { kNone, kShared, kExclusive };
 Result<OpenedRepo> OpenRepo(LockMode lock, const std::string& purpose);
+Result<OpenedRepo> OpenRepoAt(const std::string& url, LockMode lock, const std::string& purpose);
+// For reading commands given several repositories: opens the first one that opens, warning
+// about each that does not (unreachable, missing, wrong key), in --repo order. `url_out`
+// receives the location opened.
+Result<OpenedRepo> OpenFirstReachable(LockMode lock, const std::string& purpose,
+                                      std::string* url_out = nullptr);
 
 // Prints "error: ..." (and the hint) and returns the exit code for the status.
 int Fail(const Status& s);

@@ -24,7 +24,11 @@ int main(int argc, char** argv) {
   app.fallthrough();
   app.set_version_flag("--version", "lifeboat 0.1.0");
   auto& g = Globals();
-  app.add_option("--repo", g.repo, "repository path or URL (default: $LIFEBOAT_REPO)");
+  app.add_option("--repo", g.repos,
+                 "repository path or URL (default: $LIFEBOAT_REPO); repeat it for several, in "
+                 "priority order: wal-push and backups write to each, restores and wal-get "
+                 "use the first reachable")
+      ->allow_extra_args(false);
   app.add_option("--password-file", g.password_file,
                  "file holding the password (default: $LIFEBOAT_PASSWORD_FILE, "
                  "$LIFEBOAT_PASSWORD)");
