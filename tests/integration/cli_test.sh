@@ -217,6 +217,29 @@ case_keys() {
   expect_rc 4 lb snapshots
 }
 
+# Several repositories: one key file opens both; restores fall back to the next repository
+# in --repo order; commands that work on one repository refuse several.
+case_several_repos() {
+  new_repo
+  make_plain_tree "$T/src"
+  expect_rc 0 lb --repo "$T/repo2" init
+  expect_rc 0 lb key add --generate-key-file "$T/key"
+  expect_rc 0 lb --repo "$T/repo2" key add --new-key-file "$T/key"
+  expect_rc 2 lb --repo "$T/repo2" key add --new-key-file "$T/pw"
+  grep -q "is not a lifeboat key file" "$T/err" || fail "a password accepted as a key file"
+  unset LIFEBOAT_PASSWORD_FILE
+  export LIFEBOAT_KEY_FILE=$T/key
+  expect_rc 0 lb --repo "$T/repo2" backup files "$T/src"
+  expect_rc 0 lb snapshots
+  expect_rc 0 lb --repo "$T/gone" --repo "$T/repo2" restore latest --target "$T/restore"
+  grep -q "trying the next repository" "$T/err" || fail "no warning about the unreachable repository"
+  $COMPARE "$T/src" "$T/restore$T/src" || fail "restore from the second repository differs"
+  expect_rc 2 lb --repo "$T/repo" --repo "$T/repo2" check
+  grep -q "works on one repository" "$T/err" || fail "check took two repositories silently"
+  expect_rc 7 lb --repo "$T/gone" --repo "$T/gone2" restore latest --target "$T/restore2"
+  grep -q "gone2" "$T/err" || fail "the last error does not name the repository"
+}
+
 # Lines under "damage affects:" of `check`, without the "snapshot xxxxxxxx: " prefix.
 affected_paths() {
   sed -n '/^damage affects:/,/^the repository/p' "$1" | sed -n 's/^  snapshot [0-9a-f]\{8\}: //p' | sort -u
@@ -403,8 +426,8 @@ case_shared_index_cache() {
 
 # ---- runner ----
 
-ALL_CASES=(round_trip unchanged_rebackup open_errors keys tamper unreadable_file locks
-  concurrent_backups)
+ALL_CASES=(round_trip unchanged_rebackup open_errors keys several_repos tamper unreadable_file
+  locks concurrent_backups)
 # Cases that fail until a known bug is fixed; run them by name or with LIFEBOAT_TEST_KNOWN_BUGS=1.
 KNOWN_BUG_CASES=(shared_index_cache)
 CASES=("$@")
