@@ -101,13 +101,15 @@ class Env:
         p = self.run(["--json", "pg", "backup", "--type", kind], cluster=self.primary)
         return json.loads(p.stdout)
 
-    def restore(self, target=None, extra=(), check=True, port=None):
-        """pg restore --start into a fresh directory; returns (proc, pgdata, port, tblspc)."""
+    def restore(self, target=None, extra=(), check=True, port=None, repos=()):
+        """pg restore --start into a fresh directory; returns (proc, pgdata, port, tblspc).
+        `repos`: --repo options, in priority order (default: LIFEBOAT_REPO)."""
         parent = ph.make_tempdir("lifeboat-restore-")
         pgdata = os.path.join(parent, "data")
         new_tbl = os.path.join(parent, "tblspc")
         port = port or ph.free_port()
-        args = ["--json", "pg", "restore", "--pgdata", pgdata, "--start", "--port", str(port),
+        args = [a for r in repos for a in ("--repo", r)]
+        args += ["--json", "pg", "restore", "--pgdata", pgdata, "--start", "--port", str(port),
                 "--tablespace-map", f"{self.tblspc}={new_tbl}"]
         if target is not None:
             args += ["--target-time", ph.format_pg_timestamp(target)]
@@ -434,6 +436,48 @@ def case_archive_broken(env):
         c.cleanup()
 
 
+def case_two_repos(env):
+    """wal-push with --repo given twice writes every segment to both repositories; with the
+    first one gone, a PITR falls back to the second for the base backup and for every WAL
+    file, and matches row by row."""
+    c = env.primary
+    second = os.path.join(env.work, "repo2")
+    env.run(["--repo", second, "init"])
+    both = (f"LIFEBOAT_CACHE_DIR={env.cache} {env.lb} --repo {env.repo} --repo {second} "
+            f"--key-file {env.key} pg wal-push --source main %p")
+    c.psql(f"ALTER SYSTEM SET archive_command = '{both}'")
+    c.psql("SELECT pg_reload_conf()")
+    try:
+        wl = rv.Workload(c, rate=200, seed=SEED + 6).start()
+        time.sleep(0.5)
+        b = json.loads(env.run(["--repo", second, "--json", "pg", "backup", "--type", "full"],
+                               cluster=c).stdout)
+        time.sleep(1.0)
+        log = wl.stop()
+        c.switch_wal_and_wait_archived()
+        # The newest segment is in both archives.
+        newest = json.loads(env.run(["--json", "pg", "wal-verify"]).stdout)
+        newest2 = json.loads(env.run(["--repo", second, "--json", "pg", "wal-verify"]).stdout)
+        last = max(t["last"] for t in newest["timelines"] if t["timeline"] == 1)
+        last2 = max(t["last"] for t in newest2["timelines"] if t["timeline"] == 1)
+        assert last == last2, (last, last2)
+        stop = dt.datetime.fromisoformat(b["extra"]["stop_time"].replace("Z", "+00:00")[:26] + "+00:00")
+        target, _ = rv.choose_target(log, not_before=stop, fraction=0.6)
+        away = env.repo + ".away"
+        os.rename(env.repo, away)
+        try:
+            p, pgdata, port, _ = env.restore(target, extra=["--no-archive", "--target-timeline", "1"],
+                                             repos=[env.repo, second])
+            assert "trying the next repository" in p.stderr, p.stderr
+            check_state(env, port, log, target, "from the second repository")
+            env.stop_restored(pgdata)
+        finally:
+            os.rename(away, env.repo)
+    finally:
+        c.psql(f"ALTER SYSTEM SET archive_command = '{env.archive_command()}'")
+        c.psql("SELECT pg_reload_conf()")
+
+
 def case_wal_expire(env):
     """Forget the older base backups and expire WAL: only WAL before the oldest kept backup
     goes; PITR inside the window pg info reports still works; a target before it is refused
@@ -471,7 +515,7 @@ def case_wal_expire(env):
 
 
 CASES = [case_pitr, case_delta, case_bad_page, case_archive_broken, case_timeline, case_missing_wal, case_foreign_cluster, case_server_gone,
-         case_full_disk, case_kill_backup, case_kill_wal_push, case_wal_expire]
+         case_full_disk, case_kill_backup, case_kill_wal_push, case_two_repos, case_wal_expire]
 
 
 def main():
