@@ -57,15 +57,15 @@ std::string Sha256Hex(ByteSpan data);
 std::string AmzDate(std::chrono::system_clock::time_point t);
 
 struct SigningInput {
-  std::string_view method;           // "GET", "PUT", ...
-  std::string_view canonical_uri;    // encoded path exactly as sent, e.g. "/bucket/a%20b"
-  std::string_view canonical_query;  // from CanonicalQueryString, exactly as sent
+  std::string_view method = {};           // "GET", "PUT", ...
+  std::string_view canonical_uri = {};    // encoded path exactly as sent, e.g. "/bucket/a%20b"
+  std::string_view canonical_query = {};  // from CanonicalQueryString, exactly as sent
   // Every header to sign, including host and x-amz-date; names in any case (they are
   // lower-cased), values trimmed with inner runs of spaces collapsed, as the spec says.
-  HttpHeaders headers;
-  std::string_view payload_sha256;  // hex SHA-256 of the body (kEmptySha256 for none)
-  std::string_view amz_date;        // the x-amz-date value, "YYYYMMDDTHHMMSSZ"
-  std::string_view region;          // "us-east-1"
+  HttpHeaders headers = {};
+  std::string_view payload_sha256 = {};  // hex SHA-256 of the body (kEmptySha256 for none)
+  std::string_view amz_date = {};        // the x-amz-date value, "YYYYMMDDTHHMMSSZ"
+  std::string_view region = {};          // "us-east-1"
   std::string_view service = "s3";
 };
 

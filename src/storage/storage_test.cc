@@ -16,6 +16,8 @@
 #include <latch>
 #include <limits>
 #include <map>
+#include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -112,6 +114,9 @@ class TempDir {
 struct Driver {
   std::unique_ptr<Storage> inner;  // what a decorator wraps; must outlive `storage`
   std::unique_ptr<Storage> storage;
+  std::string skip = {};  // when set, the case cannot run here and says why (GTEST_SKIP)
+  // Removes what the test left behind in shared places (an S3 bucket); may be empty.
+  std::function<void()> cleanup = {};
 };
 
 struct DriverCase {
@@ -137,11 +142,48 @@ Driver MakeFaultPassthrough(const std::string&) {
   return d;
 }
 
+// A real S3 bucket, from the variables tests/s3/rgw.py exports (or any S3 service):
+// LIFEBOAT_TEST_S3_BUCKET plus AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+// AWS_REGION. Each test gets a fresh random prefix, emptied afterwards.
+Driver MakeS3(const std::string&) {
+  const char* bucket = std::getenv("LIFEBOAT_TEST_S3_BUCKET");
+  if (bucket == nullptr || *bucket == '\0') {
+    return {.inner = nullptr,
+            .storage = nullptr,
+            .skip = "LIFEBOAT_TEST_S3_BUCKET is not set; run under tests/s3/rgw.py (ctest -L s3)"};
+  }
+  const std::string url = fmt::format("s3://{}/lifeboat-test/{:016x}", bucket,
+                                      std::random_device{}() * 0x9E3779B97F4A7C15ull ^
+                                          static_cast<uint64_t>(::getpid()) << 20 ^
+                                          std::random_device{}());
+  auto opened = OpenStorage(url);
+  if (!opened.ok()) {
+    ADD_FAILURE() << opened.status().ToString();
+    return {};
+  }
+  Driver d{.inner = nullptr, .storage = std::move(opened).value()};
+  Storage* s3 = d.storage.get();
+  d.cleanup = [s3] {
+    std::vector<std::string> names;
+    Status listed = s3->List("", [&](const ObjectInfo& info) {
+      names.push_back(info.name);
+      return Status::Ok();
+    });
+    EXPECT_TRUE(listed.ok()) << listed.ToString();
+    for (const std::string& name : names) (void)s3->Remove(name);
+  };
+  return d;
+}
+
 class StorageConformance : public testing::TestWithParam<DriverCase> {
  protected:
   void SetUp() override {
     driver_ = GetParam().make(scratch_.path());
+    if (!driver_.skip.empty()) GTEST_SKIP() << driver_.skip;
     ASSERT_NE(driver_.storage, nullptr);
+  }
+  void TearDown() override {
+    if (driver_.cleanup) driver_.cleanup();
   }
   Storage& storage() { return *driver_.storage; }
 
@@ -402,7 +444,8 @@ TEST_P(StorageConformance, ConcurrentExclusivePutsHaveOneWinner) {
 INSTANTIATE_TEST_SUITE_P(Drivers, StorageConformance,
                          testing::Values(DriverCase{"posix", MakePosix},
                                          DriverCase{"memory", MakeMemory},
-                                         DriverCase{"fault_passthrough", MakeFaultPassthrough}),
+                                         DriverCase{"fault_passthrough", MakeFaultPassthrough},
+                                         DriverCase{"s3", MakeS3}),
                          [](const testing::TestParamInfo<DriverCase>& info) {
                            return info.param.name;
                          });
@@ -584,11 +627,50 @@ TEST(OpenStorageTest, MemUrlsShareANamedStore) {
   EXPECT_CODE((*other)->Stat("config"), Code::kNotFound);
 }
 
-TEST(OpenStorageTest, S3IsNotBuiltYet) {
-  auto opened = OpenStorage("s3://bucket/prefix");
-  EXPECT_EQ(opened.status().code(), Code::kInvalidArgument);
-  EXPECT_NE(opened.status().message().find("s3 storage is not built yet"), std::string::npos)
-      << opened.status().ToString();
+// Sets environment variables for one scope and restores the previous values.
+class ScopedEnv {
+ public:
+  ScopedEnv(std::initializer_list<std::pair<const char*, const char*>> vars) {
+    for (const auto& [name, value] : vars) {
+      const char* old = std::getenv(name);
+      saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
+      if (value) {
+        ::setenv(name, value, 1);
+      } else {
+        ::unsetenv(name);
+      }
+    }
+  }
+  ~ScopedEnv() {
+    for (const auto& [name, value] : saved_) {
+      if (value) {
+        ::setenv(name.c_str(), value->c_str(), 1);
+      } else {
+        ::unsetenv(name.c_str());
+      }
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+TEST(OpenStorageTest, S3UrlsOpenTheS3Driver) {
+  // Opening makes no request, so no server is needed.
+  ScopedEnv env({{"AWS_ACCESS_KEY_ID", "AKIDREGISTRYTEST"},
+                 {"AWS_SECRET_ACCESS_KEY", "registry-test-secret"},
+                 {"AWS_PROFILE", nullptr},
+                 {"AWS_SESSION_TOKEN", nullptr}});
+  auto opened = OpenStorage(
+      "s3://bucket/some/prefix/?endpoint=http://127.0.0.1:9&region=test-1&style=path");
+  ASSERT_OK(opened);
+  EXPECT_EQ((*opened)->Location(), "s3://bucket/some/prefix");
+  EXPECT_FALSE((*opened)->caps().local);
+  EXPECT_CODE(OpenStorage("s3://"), Code::kInvalidArgument);
+  EXPECT_CODE(OpenStorage("s3:///prefix"), Code::kInvalidArgument);
+  EXPECT_CODE(OpenStorage("s3://bucket/p?secret_access_key=x"), Code::kInvalidArgument);
+  EXPECT_CODE(OpenStorage("s3://bucket/p?colour=blue"), Code::kInvalidArgument);
+  EXPECT_CODE(OpenStorage("s3://bucket/p?endpoint=http://example.com"), Code::kInvalidArgument);
 }
 
 TEST(OpenStorageTest, BadUrls) {
