@@ -41,6 +41,10 @@ struct HttpRequest {
   ByteSpan body = {};            // PUT and POST; must stay valid until Send returns
   // The response body's size when known in advance (a ranged GET), for the timeout.
   uint64_t expected_response_bytes = 0;
+  // Use a new connection. libcurl silently resends a request whose reused connection turns
+  // out to be dead, and a server may have acted on the first send; on a new connection it
+  // never does, so the answer is to this one send (exclusive puts need to know).
+  bool fresh_connection = false;
 };
 
 struct HttpResponse {

@@ -115,7 +115,8 @@ struct S3Storage::Call {
   ByteSpan body = {};
   std::string payload_sha256 = {};  // of body; empty for no body
   uint64_t expected_response_bytes = 0;
-  bool error_in_ok = false;  // a 200 may carry an <Error> (CompleteMultipartUpload)
+  bool error_in_ok = false;       // a 200 may carry an <Error> (CompleteMultipartUpload)
+  bool fresh_connection = false;  // see HttpRequest::fresh_connection
 };
 
 struct S3Storage::Reply {
@@ -203,7 +204,8 @@ Result<S3Storage::Reply> S3Storage::Execute(const Call& call) const {
                         .url = url,
                         .headers = {},
                         .body = call.body,
-                        .expected_response_bytes = call.expected_response_bytes};
+                        .expected_response_bytes = call.expected_response_bytes,
+                        .fresh_connection = call.fresh_connection};
     for (const auto& h : call.headers) {
       // Every x-amz-* header must be signed; the others (Range, If-None-Match) need not be.
       (h.first.starts_with("x-amz-") ? in.headers : request.headers).push_back(h);
@@ -366,7 +368,11 @@ Status S3Storage::PutSingle(std::string_view name, ByteSpan data, bool exclusive
             .headers = NewObjectHeaders(),
             .body = data,
             .payload_sha256 = Sha256Hex(data)};
-  if (exclusive) call.headers.emplace_back("If-None-Match", "*");
+  if (exclusive) {
+    call.headers.emplace_back("If-None-Match", "*");
+    // So that a 412 on the first attempt cannot be the answer to a resend of our own put.
+    call.fresh_connection = true;
+  }
   LB_ASSIGN_OR_RETURN(Reply reply, Execute(call));
   const long status = reply.response.status;
   if (Ok2xx(status)) return Status::Ok();
@@ -433,6 +439,7 @@ Result<bool> S3Storage::ProbeConditionalPut() const {
            .headers = {{"If-None-Match", "*"}},
            .body = AsBytes(kBody),
            .payload_sha256 = Sha256Hex(AsBytes(kBody))};
+  put.fresh_connection = true;
   std::optional<bool> works;
   LB_ASSIGN_OR_RETURN(Reply first, Execute(put));
   if (first.response.status == 412) {
@@ -564,8 +571,9 @@ Status S3Storage::PutMultipart(std::string_view name, ByteSpan data) {
   const long status = done->response.status;
   if (Ok2xx(status)) return Status::Ok();
 
-  if (status == 404 && done->attempts > 1) {
-    // An earlier attempt of the completion may have succeeded before its answer was lost;
+  if (status == 404) {
+    // An earlier attempt of the completion (ours, or libcurl's silent resend on a reused
+    // connection that died) may have succeeded before its answer was lost;
     // then the upload is gone and the object is there with the multipart ETag, the MD5 of
     // the parts' binary MD5s followed by "-N".
     std::string md5s;

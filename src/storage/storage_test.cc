@@ -22,9 +22,11 @@
 #include <thread>
 #include <vector>
 
+#include "storage/fake_s3_server.h"
 #include "storage/fault_storage.h"
 #include "storage/memory_storage.h"
 #include "storage/posix_storage.h"
+#include "storage/s3_storage.h"
 
 namespace lb::storage {
 namespace {
@@ -112,6 +114,9 @@ class TempDir {
 // Conformance suite: runs once per driver.
 
 struct Driver {
+  // Whatever else the storage needs alive (a fake server), of any type: shared_ptr<void>
+  // because it erases the type and still destroys it right. Declared first, destroyed last.
+  std::shared_ptr<void> fixture = {};
   std::unique_ptr<Storage> inner;  // what a decorator wraps; must outlive `storage`
   std::unique_ptr<Storage> storage;
   std::string skip = {};  // when set, the case cannot run here and says why (GTEST_SKIP)
@@ -130,14 +135,14 @@ void PrintTo(const DriverCase& c, std::ostream* os) { *os << c.name; }
 Driver MakePosix(const std::string& scratch_dir) {
   auto opened = OpenStorage(scratch_dir + "/repo", /*create=*/true);
   if (!opened.ok()) return {};
-  return {.inner = nullptr, .storage = std::move(opened).value()};
+  return {.fixture = nullptr, .inner = nullptr, .storage = std::move(opened).value()};
 }
 Driver MakeMemory(const std::string&) {
-  return {.inner = nullptr, .storage = std::make_unique<MemoryStorage>()};
+  return {.fixture = nullptr, .inner = nullptr, .storage = std::make_unique<MemoryStorage>()};
 }
 // A FaultStorage without rules must be invisible.
 Driver MakeFaultPassthrough(const std::string&) {
-  Driver d{.inner = std::make_unique<MemoryStorage>(), .storage = nullptr};
+  Driver d{.fixture = nullptr, .inner = std::make_unique<MemoryStorage>(), .storage = nullptr};
   d.storage = std::make_unique<FaultStorage>(*d.inner);
   return d;
 }
@@ -148,7 +153,8 @@ Driver MakeFaultPassthrough(const std::string&) {
 Driver MakeS3(const std::string&) {
   const char* bucket = std::getenv("LIFEBOAT_TEST_S3_BUCKET");
   if (bucket == nullptr || *bucket == '\0') {
-    return {.inner = nullptr,
+    return {.fixture = nullptr,
+            .inner = nullptr,
             .storage = nullptr,
             .skip = "LIFEBOAT_TEST_S3_BUCKET is not set; run under tests/s3/rgw.py (ctest -L s3)"};
   }
@@ -161,7 +167,7 @@ Driver MakeS3(const std::string&) {
     ADD_FAILURE() << opened.status().ToString();
     return {};
   }
-  Driver d{.inner = nullptr, .storage = std::move(opened).value()};
+  Driver d{.fixture = nullptr, .inner = nullptr, .storage = std::move(opened).value()};
   Storage* s3 = d.storage.get();
   d.cleanup = [s3] {
     std::vector<std::string> names;
@@ -173,6 +179,31 @@ Driver MakeS3(const std::string&) {
     for (const std::string& name : names) (void)s3->Remove(name);
   };
   return d;
+}
+
+// The s3 driver against FakeS3Server: runs everywhere, with no real server.
+Driver MakeS3Fake(const std::string&) {
+  auto server = FakeS3Server::Start({});
+  if (!server.ok()) {
+    ADD_FAILURE() << server.status().ToString();
+    return {};
+  }
+  S3Options options{.bucket = (*server)->options().bucket,
+                    .prefix = "repo/one",
+                    .endpoint = (*server)->endpoint(),
+                    .region = "us-east-1",
+                    .style = S3AddressingStyle::kPath};
+  options.credentials = AwsCredentials((*server)->options().access_key_id,
+                                       (*server)->options().secret_access_key);
+  options.retry.base_delay = std::chrono::milliseconds(1);
+  auto s3 = S3Storage::Open(std::move(options));
+  if (!s3.ok()) {
+    ADD_FAILURE() << s3.status().ToString();
+    return {};
+  }
+  return {.fixture = std::shared_ptr<FakeS3Server>(std::move(server).value()),
+          .inner = nullptr,
+          .storage = std::move(s3).value()};
 }
 
 class StorageConformance : public testing::TestWithParam<DriverCase> {
@@ -445,6 +476,7 @@ INSTANTIATE_TEST_SUITE_P(Drivers, StorageConformance,
                          testing::Values(DriverCase{"posix", MakePosix},
                                          DriverCase{"memory", MakeMemory},
                                          DriverCase{"fault_passthrough", MakeFaultPassthrough},
+                                         DriverCase{"s3_fake", MakeS3Fake},
                                          DriverCase{"s3", MakeS3}),
                          [](const testing::TestParamInfo<DriverCase>& info) {
                            return info.param.name;
