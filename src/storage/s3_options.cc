@@ -551,7 +551,7 @@ Result<S3Options> S3OptionsFromUrl(std::string_view url, const EnvLookup& env) {
     auto token = env("AWS_SESSION_TOKEN");
     if (!token) token = env("AWS_SECURITY_TOKEN");
     o.credentials = AwsCredentials(*id, *secret, token.value_or(""));
-    o.credentials_source = "environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)";
+    o.credentials_source = "the environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
     found = true;
   }
   if (!found) found = from_section(credentials_section, credentials_path);
