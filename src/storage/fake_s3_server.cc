@@ -2,10 +2,9 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -89,8 +88,8 @@ bool WriteAll(int fd, std::string_view data) {
 
 struct FakeS3Server::Request {
   std::string method;
-  std::string raw_path;   // as received, still encoded
-  std::string raw_query;  // as received
+  std::string raw_path;                                    // as received, still encoded
+  std::string raw_query;                                   // as received
   std::vector<std::pair<std::string, std::string>> query;  // decoded
   std::map<std::string, std::string> headers;              // lower-case names
   Bytes body;
@@ -283,8 +282,8 @@ void FakeS3Server::Serve(int fd) {
       req.body.assign(buf.begin(), buf.begin() + static_cast<ptrdiff_t>(length));
       buf.erase(0, length);
 
-      const std::string key = Decode(req.raw_path.substr(std::min(req.raw_path.size(),
-                                                                  options_.bucket.size() + 2)));
+      const std::string key =
+          Decode(req.raw_path.substr(std::min(req.raw_path.size(), options_.bucket.size() + 2)));
       std::optional<Fault> fault;
       {
         std::lock_guard lock(mu_);
@@ -403,7 +402,8 @@ FakeS3Server::Response FakeS3Server::Handle(const Request& req) {
   if (req.raw_path != prefix && !req.raw_path.starts_with(prefix + "/")) {
     return Response::Error(404, "NoSuchBucket", "The specified bucket does not exist");
   }
-  const std::string key = Decode(req.raw_path.substr(std::min(req.raw_path.size(), prefix.size() + 1)));
+  const std::string key =
+      Decode(req.raw_path.substr(std::min(req.raw_path.size(), prefix.size() + 1)));
   if (key.empty()) {
     if (req.method == "GET" && req.Param("list-type") == "2") return HandleList(req);
     if (req.method == "GET" && req.Has("uploads")) return HandleListUploads(req);
@@ -500,7 +500,8 @@ FakeS3Server::Response FakeS3Server::HandleObject(const Request& req, const std:
   }
   if (req.method != "GET") return Response::Error(400, "InvalidRequest", "unsupported method");
   const std::string range = req.Header("range");
-  if (range.empty()) return {.status = 200, .headers = meta, .body = std::string(AsString(obj.data))};
+  if (range.empty())
+    return {.status = 200, .headers = meta, .body = std::string(AsString(obj.data))};
   uint64_t first = 0;
   uint64_t last = 0;
   const size_t dash = range.find('-');
@@ -532,12 +533,14 @@ FakeS3Server::Response FakeS3Server::HandleList(const Request& req) {
   std::string after;
   if (!token.empty()) {
     if (!token.starts_with(kTokenMark)) {
-      return Response::Error(400, "InvalidArgument", "The continuation token provided is incorrect");
+      return Response::Error(400, "InvalidArgument",
+                             "The continuation token provided is incorrect");
     }
     after = token.substr(kTokenMark.size());
   }
-  std::string body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult "
-                     "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
+  std::string body =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult "
+      "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
   int count = 0;
   std::string last;
   bool truncated = false;

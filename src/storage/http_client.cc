@@ -30,8 +30,8 @@ std::string Lower(std::string_view s) {
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                        s.back() == '\n')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
     s.remove_suffix(1);
   }
   return s;
@@ -74,8 +74,7 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
     const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), len);
     if (ec == std::errc() && end == value.data() + value.size()) {
       t->content_length = len;
-      if (t->response.status >= 200 && t->response.status < 300 &&
-          t->request->method != "HEAD") {
+      if (t->response.status >= 200 && t->response.status < 300 && t->request->method != "HEAD") {
         t->response.body.reserve(static_cast<size_t>(std::min(len, kMaxReserve)));
       }
     }
@@ -121,8 +120,7 @@ int OnSeek(void* user, curl_off_t offset, int origin) {
 int OnProgress(void* user, curl_off_t dltotal, curl_off_t, curl_off_t ultotal, curl_off_t) {
   auto* t = static_cast<Transfer*>(user);
   const uint64_t bytes = static_cast<uint64_t>(std::max(dltotal, ultotal));
-  const auto allowed =
-      t->base_timeout + std::chrono::milliseconds(bytes * 1000 / t->min_rate);
+  const auto allowed = t->base_timeout + std::chrono::milliseconds(bytes * 1000 / t->min_rate);
   if (Clock::now() - t->start > allowed) {
     t->deadline_hit = true;
     t->allowed = allowed;
@@ -135,24 +133,20 @@ Status TransportError(CURLcode code, const char* detail, const Transfer& t) {
   const std::string what = detail[0] != '\0' ? std::string(detail) : curl_easy_strerror(code);
   switch (code) {
     case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:
-      return Err(Code::kInvalidArgument, "bad url: {}", what);
+    case CURLE_URL_MALFORMAT: return Err(Code::kInvalidArgument, "bad url: {}", what);
     case CURLE_SSL_CACERT_BADFILE:
       return Err(Code::kInvalidArgument, "cannot use the CA file: {}", what);
     case CURLE_PEER_FAILED_VERIFICATION:
       return Status(Code::kFailedPrecondition,
                     fmt::format("the server's TLS certificate does not verify: {}", what))
-          .WithHint(
-              "give the CA that signed it with the url option ca=FILE or AWS_CA_BUNDLE");
-    case CURLE_OUT_OF_MEMORY:
-      return Err(Code::kInternal, "out of memory in libcurl");
+          .WithHint("give the CA that signed it with the url option ca=FILE or AWS_CA_BUNDLE");
+    case CURLE_OUT_OF_MEMORY: return Err(Code::kInternal, "out of memory in libcurl");
     case CURLE_ABORTED_BY_CALLBACK:
       if (t.deadline_hit) {
         return ErrRetryable(Code::kUnavailable, "timed out after {} ms", t.allowed.count());
       }
       return ErrRetryable(Code::kUnavailable, "aborted: {}", what);
-    case CURLE_OPERATION_TIMEDOUT:
-      return ErrRetryable(Code::kUnavailable, "timed out: {}", what);
+    case CURLE_OPERATION_TIMEDOUT: return ErrRetryable(Code::kUnavailable, "timed out: {}", what);
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_CONNECT:
@@ -163,10 +157,8 @@ Status TransportError(CURLcode code, const char* detail, const Transfer& t) {
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-      return ErrRetryable(Code::kUnavailable, "{}", what);
-    default:
-      return Err(Code::kIo, "{}", what);
+    case CURLE_HTTP2_STREAM: return ErrRetryable(Code::kUnavailable, "{}", what);
+    default: return Err(Code::kIo, "{}", what);
   }
 }
 
@@ -175,8 +167,8 @@ Status TransportError(CURLcode code, const char* detail, const Transfer& t) {
 std::optional<int64_t> ParseHttpDate(std::string_view s) {
   // "Sun, 06 Nov 1994 08:49:37 GMT"
   static constexpr std::string_view kMonths = "JanFebMarAprMayJunJulAugSepOctNovDec";
-  if (s.size() != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
-      s[16] != ' ' || s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT") {
+  if (s.size() != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+      s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT") {
     return std::nullopt;
   }
   auto num = [&](size_t pos, size_t n, int& out) {
@@ -293,10 +285,11 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
   // No "Expect: 100-continue" round trip before every body: S3 requests are signed, so a
   // refused upload costs one wasted body at most, and some proxies mishandle Expect.
   headers = curl_slist_append(headers, "Expect:");
-  if (request.method == "POST") headers = curl_slist_append(headers, "Content-Type: application/xml");
+  if (request.method == "POST")
+    headers = curl_slist_append(headers, "Content-Type: application/xml");
 
-  const uint64_t known_bytes = std::max<uint64_t>(request.body.size(),
-                                                  request.expected_response_bytes);
+  const uint64_t known_bytes =
+      std::max<uint64_t>(request.body.size(), request.expected_response_bytes);
   const auto timeout =
       options_.request_timeout + std::chrono::milliseconds(known_bytes * 1000 / t.min_rate);
 
@@ -341,8 +334,9 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     curl_easy_setopt(curl, CURLOPT_POST, 1L);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
                      static_cast<curl_off_t>(request.body.size()));
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS,
-                     request.body.empty() ? "" : reinterpret_cast<const char*>(request.body.data()));
+    curl_easy_setopt(
+        curl, CURLOPT_POSTFIELDS,
+        request.body.empty() ? "" : reinterpret_cast<const char*>(request.body.data()));
   } else {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, std::string(request.method).c_str());
   }

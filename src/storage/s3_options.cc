@@ -134,8 +134,8 @@ Result<uint64_t> ParseByteSize(std::string_view url, std::string_view option,
     unit = 0;
   }
   if (value.empty() || ec != std::errc() || unit == 0 || n > (UINT64_MAX / unit)) {
-    return Err(Code::kInvalidArgument,
-               "repository url '{}': {}='{}' is not a size (write e.g. 8M)", url, option, value);
+    return Err(Code::kInvalidArgument, "repository url '{}': {}='{}' is not a size (write e.g. 8M)",
+               url, option, value);
   }
   return n * unit;
 }
@@ -222,10 +222,9 @@ Result<UrlParts> SplitUrl(std::string_view url) {
 }
 
 bool IsCredentialOption(std::string_view name) {
-  for (std::string_view secret :
-       {"access_key", "access_key_id", "aws_access_key_id", "secret", "secret_key",
-        "secret_access_key", "aws_secret_access_key", "session_token", "aws_session_token",
-        "token", "password"}) {
+  for (std::string_view secret : {"access_key", "access_key_id", "aws_access_key_id", "secret",
+                                  "secret_key", "secret_access_key", "aws_secret_access_key",
+                                  "session_token", "aws_session_token", "token", "password"}) {
     if (name == secret) return true;
   }
   return false;
@@ -249,8 +248,7 @@ Result<S3Endpoint> ParseS3Endpoint(std::string_view url) {
     ep.scheme = "http";
     rest = url.substr(7);
   } else {
-    return Err(Code::kInvalidArgument, "s3 endpoint '{}' must start with http:// or https://",
-               url);
+    return Err(Code::kInvalidArgument, "s3 endpoint '{}' must start with http:// or https://", url);
   }
   if (rest.ends_with('/')) rest.remove_suffix(1);
   if (rest.empty() || rest.find_first_of("/?#@ ") != std::string_view::npos) {
@@ -297,8 +295,8 @@ Status ValidateS3Options(const S3Options& o) {
   }
   if (!o.prefix.empty()) {
     if (Status s = ValidateObjectName(o.prefix); !s.ok()) {
-      return Err(Code::kInvalidArgument, "s3 bucket '{}': prefix '{}' is not usable ({})",
-                 o.bucket, o.prefix, s.message());
+      return Err(Code::kInvalidArgument, "s3 bucket '{}': prefix '{}' is not usable ({})", o.bucket,
+                 o.prefix, s.message());
     }
   }
   if (o.region.empty()) return Err(Code::kInvalidArgument, "s3: the region is empty");
@@ -315,9 +313,8 @@ Status ValidateS3Options(const S3Options& o) {
               "use https, or add allow_http=true to the url if the network path is trusted "
               "(objects are encrypted either way, but requests and listings are not)");
     }
-    if (o.style == S3AddressingStyle::kVirtualHost && (ep.host.front() == '[' ||
-                                                       ep.host.find_first_not_of("0123456789.") ==
-                                                           std::string::npos)) {
+    if (o.style == S3AddressingStyle::kVirtualHost &&
+        (ep.host.front() == '[' || ep.host.find_first_not_of("0123456789.") == std::string::npos)) {
       return Err(Code::kInvalidArgument,
                  "s3 endpoint '{}' is an IP address: virtual-host addressing needs a name, "
                  "use style=path",
@@ -368,8 +365,7 @@ Result<S3Options> S3OptionsFromUrl(std::string_view url, const EnvLookup& env) {
   while (prefix.ends_with('/')) prefix.remove_suffix(1);
   o.prefix = std::string(prefix);
   if (o.bucket.empty()) {
-    return Status(Code::kInvalidArgument,
-                  fmt::format("repository url '{}' names no bucket", url))
+    return Status(Code::kInvalidArgument, fmt::format("repository url '{}' names no bucket", url))
         .WithHint("write s3://BUCKET/PREFIX");
   }
 
@@ -384,8 +380,10 @@ Result<S3Options> S3OptionsFromUrl(std::string_view url, const EnvLookup& env) {
           .WithHint(std::string(kCredentialHint));
     }
     static const char* const kKnown[] = {
-        "endpoint", "region", "style", "ca", "profile", "allow_http", "storage_class", "sse",
-        "sse_kms_key_id", "conditional_put", "part_size", "multipart_threshold", "max_keys"};
+        "endpoint",       "region",          "style",         "ca",
+        "profile",        "allow_http",      "storage_class", "sse",
+        "sse_kms_key_id", "conditional_put", "part_size",     "multipart_threshold",
+        "max_keys"};
     if (std::find(std::begin(kKnown), std::end(kKnown), name) == std::end(kKnown)) {
       return Status(Code::kInvalidArgument,
                     fmt::format("repository url '{}': unknown option '{}'", S3Location(o), name))
@@ -414,9 +412,9 @@ Result<S3Options> S3OptionsFromUrl(std::string_view url, const EnvLookup& env) {
   const std::string home = env("HOME").value_or("");
   const std::string config_path =
       env("AWS_CONFIG_FILE").value_or(home.empty() ? std::string() : home + "/.aws/config");
-  const std::string credentials_path = env("AWS_SHARED_CREDENTIALS_FILE")
-                                           .value_or(home.empty() ? std::string()
-                                                                  : home + "/.aws/credentials");
+  const std::string credentials_path =
+      env("AWS_SHARED_CREDENTIALS_FILE")
+          .value_or(home.empty() ? std::string() : home + "/.aws/credentials");
   std::optional<IniFile> config;
   std::optional<IniFile> credentials_file;
   if (!config_path.empty()) {
@@ -557,9 +555,8 @@ Result<S3Options> S3OptionsFromUrl(std::string_view url, const EnvLookup& env) {
   if (!found) found = from_section(credentials_section, credentials_path);
   if (!found) found = from_section(config_section, config_path);
   if (!found) {
-    for (std::string_view unsupported :
-         {"role_arn", "credential_process", "sso_session", "sso_start_url",
-          "web_identity_token_file"}) {
+    for (std::string_view unsupported : {"role_arn", "credential_process", "sso_session",
+                                         "sso_start_url", "web_identity_token_file"}) {
       if (!Get(config_section, std::string(unsupported)).empty() ||
           !Get(credentials_section, std::string(unsupported)).empty()) {
         return Status(Code::kInvalidArgument,

@@ -48,7 +48,8 @@ struct S3Options {
   AwsCredentials credentials = {};
   // Where the credentials came from, for messages ("environment", "profile 'x' in FILE").
   std::string credentials_source = "options";
-  std::string storage_class = {};   // x-amz-storage-class of new objects; empty: the bucket's default
+  // x-amz-storage-class of new objects; empty: the bucket's default.
+  std::string storage_class = {};
   std::string sse = {};             // x-amz-server-side-encryption: "", "AES256" or "aws:kms"
   std::string sse_kms_key_id = {};  // with sse = "aws:kms"; empty: the account's default key
   S3ConditionalPut conditional_put = S3ConditionalPut::kAuto;

@@ -43,8 +43,7 @@ std::string Md5Hex(ByteSpan data) {
 }
 
 bool IsMd5Hex(std::string_view s) {
-  return s.size() == 32 &&
-         s.find_first_not_of("0123456789abcdefABCDEF") == std::string_view::npos;
+  return s.size() == 32 && s.find_first_not_of("0123456789abcdefABCDEF") == std::string_view::npos;
 }
 
 std::string Unquote(std::string_view etag) {
@@ -147,7 +146,9 @@ Result<std::unique_ptr<S3Storage>> S3Storage::Open(S3Options options) {
       new S3Storage(std::move(options), std::move(endpoint), std::move(http)));
 }
 
-std::string S3Storage::KeyOf(std::string_view name) const { return key_prefix_ + std::string(name); }
+std::string S3Storage::KeyOf(std::string_view name) const {
+  return key_prefix_ + std::string(name);
+}
 
 std::string S3Storage::UrlOf(const std::string& key) const {
   return fmt::format("s3://{}/{}", options_.bucket, key);
@@ -155,7 +156,8 @@ std::string S3Storage::UrlOf(const std::string& key) const {
 
 HttpHeaders S3Storage::NewObjectHeaders() const {
   HttpHeaders h;
-  if (!options_.storage_class.empty()) h.emplace_back("x-amz-storage-class", options_.storage_class);
+  if (!options_.storage_class.empty())
+    h.emplace_back("x-amz-storage-class", options_.storage_class);
   if (!options_.sse.empty()) h.emplace_back("x-amz-server-side-encryption", options_.sse);
   if (!options_.sse_kms_key_id.empty()) {
     h.emplace_back("x-amz-server-side-encryption-aws-kms-key-id", options_.sse_kms_key_id);
@@ -165,8 +167,8 @@ HttpHeaders S3Storage::NewObjectHeaders() const {
 
 Result<S3Storage::Reply> S3Storage::Execute(const Call& call) const {
   const bool virtual_host = options_.style == S3AddressingStyle::kVirtualHost;
-  const std::string host =
-      virtual_host ? fmt::format("{}.{}", options_.bucket, endpoint_.authority) : endpoint_.authority;
+  const std::string host = virtual_host ? fmt::format("{}.{}", options_.bucket, endpoint_.authority)
+                                        : endpoint_.authority;
   std::string path;
   if (virtual_host) {
     path = "/" + UriEncode(call.key, true);
@@ -233,9 +235,11 @@ Result<S3Storage::Reply> S3Storage::Execute(const Call& call) const {
     const auto elapsed = Clock::now() - start;
     std::chrono::milliseconds sleep{0};
     if (attempt < retry.max_attempts) {
-      const int64_t cap = std::min<int64_t>(
-          retry.max_delay.count(), retry.base_delay.count() << std::min(attempt - 1, 20));
-      if (cap > 0) sleep = std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, cap - 1)(Rng()));
+      const int64_t cap = std::min<int64_t>(retry.max_delay.count(),
+                                            retry.base_delay.count() << std::min(attempt - 1, 20));
+      if (cap > 0)
+        sleep =
+            std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, cap - 1)(Rng()));
     }
     if (attempt >= retry.max_attempts || elapsed + sleep >= retry.max_total) {
       const double secs = std::chrono::duration<double>(elapsed).count();
@@ -270,9 +274,8 @@ Status S3Storage::ResponseError(const Call& call, long status, const HttpHeaders
 
   if (status == 404) {
     if (code == "NoSuchBucket") {
-      return Status(Code::kFailedPrecondition,
-                    fmt::format("{}: bucket '{}' does not exist ({})", what, options_.bucket,
-                                detail))
+      return Status(Code::kFailedPrecondition, fmt::format("{}: bucket '{}' does not exist ({})",
+                                                           what, options_.bucket, detail))
           .WithHint(fmt::format(
               "create the bucket first (e.g. `aws s3 mb s3://{}`), or check the bucket name and "
               "the endpoint ({})",
@@ -347,9 +350,9 @@ Status S3Storage::Put(std::string_view name, ByteSpan data, PutOptions opts) {
 Status S3Storage::PutSingle(std::string_view name, ByteSpan data, bool exclusive) {
   const std::string key = KeyOf(name);
   if (data.size() > kMaxSinglePut) {
-    return Err(Code::kInvalidArgument,
-               "put '{}': {} bytes is more than one S3 PUT takes (5 GiB){}", UrlOf(key),
-               data.size(), exclusive ? "; exclusive objects cannot be uploaded in parts" : "");
+    return Err(Code::kInvalidArgument, "put '{}': {} bytes is more than one S3 PUT takes (5 GiB){}",
+               UrlOf(key), data.size(),
+               exclusive ? "; exclusive objects cannot be uploaded in parts" : "");
   }
   if (exclusive) {
     LB_ASSIGN_OR_RETURN(const bool atomic, ConditionalPutWorks());
@@ -519,7 +522,8 @@ Status S3Storage::PutMultipart(std::string_view name, ByteSpan data) {
     while (!failed.load()) {
       const uint64_t i = next.fetch_add(1);
       if (i >= parts) return;
-      const ByteSpan slice = data.subspan(i * part_size, std::min(part_size, data.size() - i * part_size));
+      const ByteSpan slice =
+          data.subspan(i * part_size, std::min(part_size, data.size() - i * part_size));
       Call part{.op = fmt::format("put part {} of {} of", i + 1, parts),
                 .method = "PUT",
                 .key = key,
@@ -583,10 +587,8 @@ Status S3Storage::PutMultipart(std::string_view name, ByteSpan data) {
       if (!IsMd5Hex(Unquote(etag)) || !HexDecode(Unquote(etag), bin)) computable = false;
       md5s.append(bin.begin(), bin.end());
     }
-    auto head = Execute(Call{.op = "put (check after retry)",
-                             .method = "HEAD",
-                             .key = key,
-                             .display = url});
+    auto head = Execute(
+        Call{.op = "put (check after retry)", .method = "HEAD", .key = key, .display = url});
     if (computable && head.ok() && Ok2xx(head->response.status)) {
       const std::string* etag = head->response.Header("etag");
       const std::string want = fmt::format("{}-{}", Md5Hex(AsBytes(md5s)), parts);

@@ -31,7 +31,8 @@ namespace lb::storage {
 //   found by the probe of kAuto) get HEAD then PUT, which two racing writers can both pass;
 //   caps().atomic_exclusive_put says which.
 // - Get / GetRange: GET, with Range: bytes=a-b. Stat: HEAD. Remove: HEAD then DELETE (S3's
-//   DELETE answers 204 whether or not the key existed).
+//   DELETE answers 204 whether or not the key existed). A HEAD answer has no body, so Stat
+//   and Remove in a bucket that does not exist report kNotFound, not the missing bucket.
 // - List: ListObjectsV2, max_keys per page, following continuation tokens.
 // Retries: transport failures, 5xx but 501, 429, SlowDown, RequestTimeout, conflicting
 // conditional requests and truncated bodies are retried with exponential backoff and full

@@ -25,15 +25,15 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-#define ASSERT_OK(expr)                                    \
-  do {                                                     \
-    const Status lb_st_ = (expr);                          \
-    ASSERT_TRUE(lb_st_.ok()) << lb_st_.ToString();         \
+#define ASSERT_OK(expr)                            \
+  do {                                             \
+    const Status lb_st_ = (expr);                  \
+    ASSERT_TRUE(lb_st_.ok()) << lb_st_.ToString(); \
   } while (0)
-#define EXPECT_OK(expr)                                    \
-  do {                                                     \
-    const Status lb_st_ = (expr);                          \
-    EXPECT_TRUE(lb_st_.ok()) << lb_st_.ToString();         \
+#define EXPECT_OK(expr)                            \
+  do {                                             \
+    const Status lb_st_ = (expr);                  \
+    EXPECT_TRUE(lb_st_.ok()) << lb_st_.ToString(); \
   } while (0)
 
 Bytes Pattern(size_t size, uint32_t seed) {
@@ -86,8 +86,8 @@ class FakeS3Test : public testing::Test {
                 .endpoint = server_->endpoint(),
                 .region = "us-east-1",
                 .style = S3AddressingStyle::kPath};
-    o.credentials = AwsCredentials(server_->options().access_key_id,
-                                   server_->options().secret_access_key);
+    o.credentials =
+        AwsCredentials(server_->options().access_key_id, server_->options().secret_access_key);
     o.credentials_source = "the test";
     o.retry.base_delay = 1ms;
     o.retry.max_delay = 4ms;
@@ -121,9 +121,11 @@ TEST_F(FakeS3Test, GivesUpAfterMaxAttemptsAndSaysSo) {
   auto got = s3.Get("data/x");
   EXPECT_EQ(got.status().code(), Code::kUnavailable);
   EXPECT_TRUE(got.status().retryable());
-  EXPECT_TRUE(Contains(got.status().message(), "get 's3://bucket/repo/data/x': HTTP 500 InternalError"))
+  EXPECT_TRUE(
+      Contains(got.status().message(), "get 's3://bucket/repo/data/x': HTTP 500 InternalError"))
       << got.status().ToString();
-  EXPECT_TRUE(Contains(got.status().message(), "gave up after 8 attempts")) << got.status().ToString();
+  EXPECT_TRUE(Contains(got.status().message(), "gave up after 8 attempts"))
+      << got.status().ToString();
   EXPECT_EQ(server_->CountRequests("GET"), 8u);
 }
 
@@ -135,7 +137,8 @@ TEST_F(FakeS3Test, TotalRetryTimeIsBounded) {
   server_->AddFault({.method = "HEAD", .times = 100, .status = 503, .code = "ServiceUnavailable"});
   auto info = s3.Stat("data/x");
   EXPECT_EQ(info.status().code(), Code::kUnavailable);
-  EXPECT_TRUE(Contains(info.status().message(), "gave up after 1 attempt in")) << info.status().ToString();
+  EXPECT_TRUE(Contains(info.status().message(), "gave up after 1 attempt in"))
+      << info.status().ToString();
   EXPECT_EQ(server_->CountRequests("HEAD"), 1u);
 
   o.retry.max_attempts = 3;
@@ -228,7 +231,8 @@ S3Options TrustIfNoneMatch(S3Options o) {
 TEST_F(FakeS3Test, ExclusivePutWhoseAnswerWasLostSucceeds) {
   S3Storage& s3 = Open(TrustIfNoneMatch(Options()));
   // The first PUT stores the object, then the connection breaks; the retry gets 412.
-  server_->AddFault({.method = "PUT", .times = 1, .kind = FakeS3Server::FaultKind::kApplyThenReset});
+  server_->AddFault(
+      {.method = "PUT", .times = 1, .kind = FakeS3Server::FaultKind::kApplyThenReset});
   const Bytes mine = Pattern(5000, 7);
   EXPECT_OK(s3.Put("locks/a", mine, {.exclusive = true}));
   EXPECT_EQ(server_->Object("repo/locks/a"), mine);
@@ -256,8 +260,7 @@ TEST_F(FakeS3Test, ServerIgnoringIfNoneMatchIsDetected) {
   S3Storage& s3 = Open();
   EXPECT_FALSE(s3.caps().atomic_exclusive_put);
   ASSERT_OK(s3.Put("locks/a", AsBytes("first"), {.exclusive = true}));
-  EXPECT_EQ(s3.Put("locks/a", AsBytes("second"), {.exclusive = true}).code(),
-            Code::kAlreadyExists);
+  EXPECT_EQ(s3.Put("locks/a", AsBytes("second"), {.exclusive = true}).code(), Code::kAlreadyExists);
   EXPECT_EQ(server_->Object("repo/locks/a"), B("first"));
   // The probe ran once and left nothing visible.
   EXPECT_EQ(server_->CountRequests("DELETE"), 1u);
@@ -275,7 +278,7 @@ TEST_F(FakeS3Test, ConditionalPutModes) {
   S3Storage& s3_off = Open(off);
   EXPECT_FALSE(s3_off.caps().atomic_exclusive_put);
   ASSERT_OK(s3_off.Put("locks/b", AsBytes("b"), {.exclusive = true}));
-  EXPECT_EQ(server_->CountRequests("PUT"), 3u);  // no probe, one put
+  EXPECT_EQ(server_->CountRequests("PUT"), 3u);   // no probe, one put
   EXPECT_EQ(server_->CountRequests("HEAD"), 1u);  // looked first
 
   S3Options on = Options();
@@ -294,7 +297,8 @@ TEST_F(FakeS3Test, WrongSecretIsAClearPermissionErrorWithoutSecrets) {
   S3Storage& s3 = Open(o);
   Status s = s3.Put("data/x", AsBytes("x"));
   EXPECT_EQ(s.code(), Code::kPermissionDenied);
-  EXPECT_TRUE(Contains(s.message(), "put 's3://bucket/repo/data/x': HTTP 403 SignatureDoesNotMatch"))
+  EXPECT_TRUE(
+      Contains(s.message(), "put 's3://bucket/repo/data/x': HTTP 403 SignatureDoesNotMatch"))
       << s.ToString();
   EXPECT_TRUE(Contains(s.hint(), "secret access key does not match")) << s.ToString();
   EXPECT_TRUE(Contains(s.hint(), "the test")) << s.ToString();  // where the keys came from
@@ -379,7 +383,10 @@ TEST_F(FakeS3Test, FailedMultipartIsAborted) {
   o.part_size = 64 << 10;
   o.multipart_threshold = 100 << 10;
   S3Storage& s3 = Open(o);
-  server_->AddFault({.method = "PUT", .query_has = "partNumber", .times = 1, .status = 403,
+  server_->AddFault({.method = "PUT",
+                     .query_has = "partNumber",
+                     .times = 1,
+                     .status = 403,
                      .code = "AccessDenied"});
   Status s = s3.Put("data/big", Pattern(1 << 20, 5));
   EXPECT_EQ(s.code(), Code::kPermissionDenied) << s.ToString();
@@ -408,7 +415,9 @@ TEST_F(FakeS3Test, CompletionWhoseAnswerWasLostSucceeds) {
   o.part_size = 64 << 10;
   o.multipart_threshold = 100 << 10;
   S3Storage& s3 = Open(o);
-  server_->AddFault({.method = "POST", .query_has = "uploadId", .times = 1,
+  server_->AddFault({.method = "POST",
+                     .query_has = "uploadId",
+                     .times = 1,
                      .kind = FakeS3Server::FaultKind::kApplyThenReset});
   const Bytes data = Pattern(300 << 10, 6);
   ASSERT_OK(s3.Put("data/big", data));
@@ -418,8 +427,9 @@ TEST_F(FakeS3Test, CompletionWhoseAnswerWasLostSucceeds) {
 // Keys that need every part of SigV4 canonicalisation; the fake checks the signature over the
 // path and query as it received them.
 const std::vector<std::string> kAwkwardNames = {
-    "data/a b",      "data/\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87", "data/x~y_z-1.2",
-    "data/p+q=r&s",  "data/50%",                             "data/(1)!*'$,;:@",
+    "data/a b",       "data/\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87",
+    "data/x~y_z-1.2", "data/p+q=r&s",
+    "data/50%",       "data/(1)!*'$,;:@",
     "data/tab\there", "data/%41"};
 
 void RoundTripAwkwardNames(Storage& s3) {
@@ -588,9 +598,7 @@ TEST_F(RealS3Test, RefusedMultipartIsAborted) {
   EXPECT_TRUE(uploads->empty());
 }
 
-TEST_F(RealS3Test, NamesThatNeedEncoding) {
-  RoundTripAwkwardNames(Open(Options("?max_keys=2")));
-}
+TEST_F(RealS3Test, NamesThatNeedEncoding) { RoundTripAwkwardNames(Open(Options("?max_keys=2"))); }
 
 TEST_F(RealS3Test, ServerHonoursIfNoneMatch) {
   S3Storage& s3 = Open(Options());
@@ -702,7 +710,8 @@ TEST_F(S3OptionsTest, ProfilesFromTheSharedFiles) {
   ASSERT_TRUE(def.ok()) << def.status().ToString();
   EXPECT_EQ(def->credentials.access_key_id, "AKIDDEFAULT");
   EXPECT_EQ(def->region, "us-east-2");
-  EXPECT_EQ(def->credentials_source, fmt::format("profile 'default' in '{}/.aws/credentials'", home_));
+  EXPECT_EQ(def->credentials_source,
+            fmt::format("profile 'default' in '{}/.aws/credentials'", home_));
 
   vars_["AWS_PROFILE"] = "prod";
   auto prod = Resolve("s3://b/p");
@@ -728,7 +737,8 @@ TEST_F(S3OptionsTest, ProfilesFromTheSharedFiles) {
   vars_["AWS_CONFIG_FILE"] = home_ + "/elsewhere-too";
   auto missing = Resolve("s3://b/p?profile=prod");
   EXPECT_EQ(missing.status().code(), Code::kInvalidArgument);
-  EXPECT_TRUE(Contains(missing.status().message(), "profile 'prod'")) << missing.status().ToString();
+  EXPECT_TRUE(Contains(missing.status().message(), "profile 'prod'"))
+      << missing.status().ToString();
 }
 
 TEST_F(S3OptionsTest, MissingOrUnsupportedCredentials) {
@@ -755,14 +765,26 @@ TEST_F(S3OptionsTest, RefusesBadUrls) {
   auto secret = Resolve("s3://b/p?secret_access_key=hunter2");
   EXPECT_EQ(secret.status().code(), Code::kInvalidArgument);
   EXPECT_FALSE(Contains(secret.status().ToString(), "hunter2"));
-  for (std::string_view bad :
-       {"s3://", "s3:///p", "file:///x", "s3://b/p?unknown=1", "s3://b/p?region=a&region=b",
-        "s3://b/p?style=sideways", "s3://b/p?allow_http=maybe", "s3://b/p?part_size=8X",
-        "s3://b/p?max_keys=0", "s3://b/p?max_keys=1001", "s3://b/a//b",
-        "s3://b/a/../b", "s3://b/p?endpoint=ftp://h", "s3://b/p?endpoint=https://h/path",
-        "s3://b/p?endpoint=https://h:99999", "s3://b/p?endpoint=http://10.0.0.1:9000",
-        "s3://b/p?sse=rot13", "s3://b/p?sse_kms_key_id=k", "s3://b/p%zz",
-        "s3://b/p?endpoint=http://127.0.0.1:1&style=virtual"}) {
+  for (std::string_view bad : {"s3://",
+                               "s3:///p",
+                               "file:///x",
+                               "s3://b/p?unknown=1",
+                               "s3://b/p?region=a&region=b",
+                               "s3://b/p?style=sideways",
+                               "s3://b/p?allow_http=maybe",
+                               "s3://b/p?part_size=8X",
+                               "s3://b/p?max_keys=0",
+                               "s3://b/p?max_keys=1001",
+                               "s3://b/a//b",
+                               "s3://b/a/../b",
+                               "s3://b/p?endpoint=ftp://h",
+                               "s3://b/p?endpoint=https://h/path",
+                               "s3://b/p?endpoint=https://h:99999",
+                               "s3://b/p?endpoint=http://10.0.0.1:9000",
+                               "s3://b/p?sse=rot13",
+                               "s3://b/p?sse_kms_key_id=k",
+                               "s3://b/p%zz",
+                               "s3://b/p?endpoint=http://127.0.0.1:1&style=virtual"}) {
     SCOPED_TRACE(bad);
     EXPECT_EQ(Resolve(bad).status().code(), Code::kInvalidArgument);
   }

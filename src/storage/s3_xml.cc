@@ -54,8 +54,8 @@ class Parser {
   }
 
   void SkipSpace() {
-    while (!AtEnd() && (doc_[pos_] == ' ' || doc_[pos_] == '\t' || doc_[pos_] == '\r' ||
-                        doc_[pos_] == '\n')) {
+    while (!AtEnd() &&
+           (doc_[pos_] == ' ' || doc_[pos_] == '\t' || doc_[pos_] == '\r' || doc_[pos_] == '\n')) {
       ++pos_;
     }
   }
@@ -119,8 +119,8 @@ class Parser {
       uint32_t cp = 0;
       const auto [end, ec] =
           std::from_chars(digits.data(), digits.data() + digits.size(), cp, hex ? 16 : 10);
-      if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
-          cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || cp == 0 ||
+          cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
         return Fail("bad character reference");
       }
       AppendUtf8(out, cp);
@@ -360,7 +360,8 @@ Result<ListUploadsPage> ParseListMultipartUploads(std::string_view body) {
   ListUploadsPage page;
   for (const XmlElement& child : doc.children) {
     if (child.name != "Upload") continue;
-    page.uploads.push_back({.key = child.ChildText("Key"), .upload_id = child.ChildText("UploadId")});
+    page.uploads.push_back(
+        {.key = child.ChildText("Key"), .upload_id = child.ChildText("UploadId")});
   }
   page.truncated = doc.ChildText("IsTruncated") == "true";
   page.next_key_marker = doc.ChildText("NextKeyMarker");

@@ -170,10 +170,9 @@ TEST(MultipartXmlTest, InitiateCompleteAndList) {
       "</CompleteMultipartUploadResult>");
   ASSERT_TRUE(etag.ok());
   EXPECT_EQ(*etag, "\"3858f62230ac3c915f300c664312c11f-9\"");
-  EXPECT_EQ(ParseCompleteMultipartUpload("<Error><Code>InternalError</Code></Error>")
-                .status()
-                .code(),
-            Code::kCorruption);
+  EXPECT_EQ(
+      ParseCompleteMultipartUpload("<Error><Code>InternalError</Code></Error>").status().code(),
+      Code::kCorruption);
 
   auto uploads = ParseListMultipartUploads(
       "<ListMultipartUploadsResult><Bucket>b</Bucket><IsTruncated>true</IsTruncated>"

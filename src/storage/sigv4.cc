@@ -1,5 +1,6 @@
 #include "storage/sigv4.h"
 
+#include <fmt/core.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -8,8 +9,6 @@
 #include <array>
 #include <cstdlib>
 #include <ctime>
-
-#include <fmt/core.h>
 
 namespace lb::storage {
 namespace {
@@ -30,8 +29,8 @@ Digest HmacSha256(ByteSpan key, std::string_view data) {
 }
 
 bool IsUnreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
 }
 
 std::string Lower(std::string_view s) {

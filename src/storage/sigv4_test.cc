@@ -33,11 +33,12 @@ TEST(SigV4S3Examples, GetObjectWithRange) {
                   .payload_sha256 = kEmptySha256,
                   .amz_date = kS3Date,
                   .region = "us-east-1"};
-  EXPECT_EQ(CanonicalRequest(in),
-            "GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\nrange:bytes=0-9\n"
-            "x-amz-content-sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
-            "x-amz-date:20130524T000000Z\n\nhost;range;x-amz-content-sha256;x-amz-date\n"
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(
+      CanonicalRequest(in),
+      "GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\nrange:bytes=0-9\n"
+      "x-amz-content-sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
+      "x-amz-date:20130524T000000Z\n\nhost;range;x-amz-content-sha256;x-amz-date\n"
+      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(StringToSign(in),
             "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n"
             "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972");
@@ -199,13 +200,14 @@ TEST(CanonicalHeadersTest, LowerCasesTrimsAndSortsNames) {
                   .payload_sha256 = kEmptySha256,
                   .amz_date = "20240101T000000Z",
                   .region = "default"};
-  EXPECT_EQ(CanonicalRequest(in),
-            "PUT\n/bucket/my%20key\n\nhost:127.0.0.1:7480\n"
-            "x-amz-content-sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
-            "x-amz-date:20240101T000000Z\nx-amz-meta-note:two spaces here\n"
-            "x-amz-security-token:token\n\n"
-            "host;x-amz-content-sha256;x-amz-date;x-amz-meta-note;x-amz-security-token\n"
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(
+      CanonicalRequest(in),
+      "PUT\n/bucket/my%20key\n\nhost:127.0.0.1:7480\n"
+      "x-amz-content-sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
+      "x-amz-date:20240101T000000Z\nx-amz-meta-note:two spaces here\n"
+      "x-amz-security-token:token\n\n"
+      "host;x-amz-content-sha256;x-amz-date;x-amz-meta-note;x-amz-security-token\n"
+      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 TEST(SignatureTest, EveryInputChangesTheSignature) {
@@ -251,8 +253,8 @@ TEST(AuthorizationTest, NeverContainsTheSecret) {
 
 TEST(AmzDateTest, FormatsUtc) {
   using namespace std::chrono;
-  const system_clock::time_point t = sys_days{year{2013} / May / 24} + hours{1} + minutes{2} +
-                                     seconds{3} + milliseconds{999};
+  const system_clock::time_point t =
+      sys_days{year{2013} / May / 24} + hours{1} + minutes{2} + seconds{3} + milliseconds{999};
   EXPECT_EQ(AmzDate(t), "20130524T010203Z");
 }
 

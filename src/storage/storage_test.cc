@@ -158,10 +158,9 @@ Driver MakeS3(const std::string&) {
             .storage = nullptr,
             .skip = "LIFEBOAT_TEST_S3_BUCKET is not set; run under tests/s3/rgw.py (ctest -L s3)"};
   }
-  const std::string url = fmt::format("s3://{}/lifeboat-test/{:016x}", bucket,
-                                      std::random_device{}() * 0x9E3779B97F4A7C15ull ^
-                                          static_cast<uint64_t>(::getpid()) << 20 ^
-                                          std::random_device{}());
+  std::random_device rd;
+  const std::string url =
+      fmt::format("s3://{}/lifeboat-test/{:08x}{:08x}", bucket, rd(), rd());
   auto opened = OpenStorage(url);
   if (!opened.ok()) {
     ADD_FAILURE() << opened.status().ToString();
