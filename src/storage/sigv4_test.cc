@@ -231,7 +231,8 @@ TEST(SignatureTest, EveryInputChangesTheSignature) {
   other.canonical_query = "x=";
   EXPECT_NE(Signature(other, "secret"), sig);
   other = base;
-  other.payload_sha256 = Sha256Hex(AsBytes("x"));
+  const std::string x_hash = Sha256Hex(AsBytes("x"));  // SigningInput only views it
+  other.payload_sha256 = x_hash;
   EXPECT_NE(Signature(other, "secret"), sig);
 }
 
