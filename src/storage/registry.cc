@@ -6,6 +6,8 @@
 
 #include "storage/memory_storage.h"
 #include "storage/posix_storage.h"
+#include "storage/s3_options.h"
+#include "storage/s3_storage.h"
 #include "storage/storage.h"
 
 namespace lb::storage {
@@ -82,12 +84,18 @@ Result<std::unique_ptr<Storage>> OpenStorage(std::string_view url, bool create) 
     return OpenPosix(std::move(path), create);
   }
   if (*scheme == "s3") {
-    return Err(Code::kInvalidArgument, "repository url '{}': s3 storage is not built yet", url);
+    // `create` makes no bucket: buckets carry policy (region, versioning, lifecycle, access)
+    // that belongs to whoever administers the account, so a missing one is an error that
+    // says how to create it.
+    LB_ASSIGN_OR_RETURN(S3Options options, S3OptionsFromUrl(url));
+    LB_ASSIGN_OR_RETURN(std::unique_ptr<S3Storage> s3, S3Storage::Open(std::move(options)));
+    return std::unique_ptr<Storage>(std::move(s3));
   }
   return Status(Code::kInvalidArgument,
                 fmt::format("repository url '{}': unknown scheme '{}'", url, *scheme))
       .WithHint(
-          "use a path, file:///path or mem:NAME; write a relative path containing ':' "
+          "use a path, file:///path, s3://bucket/prefix or mem:NAME; write a relative path "
+          "containing ':' "
           "as ./PATH");
 }
 

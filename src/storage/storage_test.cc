@@ -16,13 +16,17 @@
 #include <latch>
 #include <limits>
 #include <map>
+#include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "storage/fake_s3_server.h"
 #include "storage/fault_storage.h"
 #include "storage/memory_storage.h"
 #include "storage/posix_storage.h"
+#include "storage/s3_storage.h"
 
 namespace lb::storage {
 namespace {
@@ -110,8 +114,14 @@ class TempDir {
 // Conformance suite: runs once per driver.
 
 struct Driver {
+  // Whatever else the storage needs alive (a fake server), of any type: shared_ptr<void>
+  // because it erases the type and still destroys it right. Declared first, destroyed last.
+  std::shared_ptr<void> fixture = {};
   std::unique_ptr<Storage> inner;  // what a decorator wraps; must outlive `storage`
   std::unique_ptr<Storage> storage;
+  std::string skip = {};  // when set, the case cannot run here and says why (GTEST_SKIP)
+  // Removes what the test left behind in shared places (an S3 bucket); may be empty.
+  std::function<void()> cleanup = {};
 };
 
 struct DriverCase {
@@ -125,23 +135,85 @@ void PrintTo(const DriverCase& c, std::ostream* os) { *os << c.name; }
 Driver MakePosix(const std::string& scratch_dir) {
   auto opened = OpenStorage(scratch_dir + "/repo", /*create=*/true);
   if (!opened.ok()) return {};
-  return {.inner = nullptr, .storage = std::move(opened).value()};
+  return {.fixture = nullptr, .inner = nullptr, .storage = std::move(opened).value()};
 }
 Driver MakeMemory(const std::string&) {
-  return {.inner = nullptr, .storage = std::make_unique<MemoryStorage>()};
+  return {.fixture = nullptr, .inner = nullptr, .storage = std::make_unique<MemoryStorage>()};
 }
 // A FaultStorage without rules must be invisible.
 Driver MakeFaultPassthrough(const std::string&) {
-  Driver d{.inner = std::make_unique<MemoryStorage>(), .storage = nullptr};
+  Driver d{.fixture = nullptr, .inner = std::make_unique<MemoryStorage>(), .storage = nullptr};
   d.storage = std::make_unique<FaultStorage>(*d.inner);
   return d;
+}
+
+// A real S3 bucket, from the variables tests/s3/rgw.py exports (or any S3 service):
+// LIFEBOAT_TEST_S3_BUCKET plus AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+// AWS_REGION. Each test gets a fresh random prefix, emptied afterwards.
+Driver MakeS3(const std::string&) {
+  const char* bucket = std::getenv("LIFEBOAT_TEST_S3_BUCKET");
+  if (bucket == nullptr || *bucket == '\0') {
+    return {.fixture = nullptr,
+            .inner = nullptr,
+            .storage = nullptr,
+            .skip = "LIFEBOAT_TEST_S3_BUCKET is not set; run under tests/s3/rgw.py (ctest -L s3)"};
+  }
+  std::random_device rd;
+  const std::string url =
+      fmt::format("s3://{}/lifeboat-test/{:08x}{:08x}", bucket, rd(), rd());
+  auto opened = OpenStorage(url);
+  if (!opened.ok()) {
+    ADD_FAILURE() << opened.status().ToString();
+    return {};
+  }
+  Driver d{.fixture = nullptr, .inner = nullptr, .storage = std::move(opened).value()};
+  Storage* s3 = d.storage.get();
+  d.cleanup = [s3] {
+    std::vector<std::string> names;
+    Status listed = s3->List("", [&](const ObjectInfo& info) {
+      names.push_back(info.name);
+      return Status::Ok();
+    });
+    EXPECT_TRUE(listed.ok()) << listed.ToString();
+    for (const std::string& name : names) (void)s3->Remove(name);
+  };
+  return d;
+}
+
+// The s3 driver against FakeS3Server: runs everywhere, with no real server.
+Driver MakeS3Fake(const std::string&) {
+  auto server = FakeS3Server::Start({});
+  if (!server.ok()) {
+    ADD_FAILURE() << server.status().ToString();
+    return {};
+  }
+  S3Options options{.bucket = (*server)->options().bucket,
+                    .prefix = "repo/one",
+                    .endpoint = (*server)->endpoint(),
+                    .region = "us-east-1",
+                    .style = S3AddressingStyle::kPath};
+  options.credentials = AwsCredentials((*server)->options().access_key_id,
+                                       (*server)->options().secret_access_key);
+  options.retry.base_delay = std::chrono::milliseconds(1);
+  auto s3 = S3Storage::Open(std::move(options));
+  if (!s3.ok()) {
+    ADD_FAILURE() << s3.status().ToString();
+    return {};
+  }
+  return {.fixture = std::shared_ptr<FakeS3Server>(std::move(server).value()),
+          .inner = nullptr,
+          .storage = std::move(s3).value()};
 }
 
 class StorageConformance : public testing::TestWithParam<DriverCase> {
  protected:
   void SetUp() override {
     driver_ = GetParam().make(scratch_.path());
+    if (!driver_.skip.empty()) GTEST_SKIP() << driver_.skip;
     ASSERT_NE(driver_.storage, nullptr);
+  }
+  void TearDown() override {
+    if (driver_.cleanup) driver_.cleanup();
   }
   Storage& storage() { return *driver_.storage; }
 
@@ -402,7 +474,9 @@ TEST_P(StorageConformance, ConcurrentExclusivePutsHaveOneWinner) {
 INSTANTIATE_TEST_SUITE_P(Drivers, StorageConformance,
                          testing::Values(DriverCase{"posix", MakePosix},
                                          DriverCase{"memory", MakeMemory},
-                                         DriverCase{"fault_passthrough", MakeFaultPassthrough}),
+                                         DriverCase{"fault_passthrough", MakeFaultPassthrough},
+                                         DriverCase{"s3_fake", MakeS3Fake},
+                                         DriverCase{"s3", MakeS3}),
                          [](const testing::TestParamInfo<DriverCase>& info) {
                            return info.param.name;
                          });
@@ -584,11 +658,50 @@ TEST(OpenStorageTest, MemUrlsShareANamedStore) {
   EXPECT_CODE((*other)->Stat("config"), Code::kNotFound);
 }
 
-TEST(OpenStorageTest, S3IsNotBuiltYet) {
-  auto opened = OpenStorage("s3://bucket/prefix");
-  EXPECT_EQ(opened.status().code(), Code::kInvalidArgument);
-  EXPECT_NE(opened.status().message().find("s3 storage is not built yet"), std::string::npos)
-      << opened.status().ToString();
+// Sets environment variables for one scope and restores the previous values.
+class ScopedEnv {
+ public:
+  ScopedEnv(std::initializer_list<std::pair<const char*, const char*>> vars) {
+    for (const auto& [name, value] : vars) {
+      const char* old = std::getenv(name);
+      saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
+      if (value) {
+        ::setenv(name, value, 1);
+      } else {
+        ::unsetenv(name);
+      }
+    }
+  }
+  ~ScopedEnv() {
+    for (const auto& [name, value] : saved_) {
+      if (value) {
+        ::setenv(name.c_str(), value->c_str(), 1);
+      } else {
+        ::unsetenv(name.c_str());
+      }
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+TEST(OpenStorageTest, S3UrlsOpenTheS3Driver) {
+  // Opening makes no request, so no server is needed.
+  ScopedEnv env({{"AWS_ACCESS_KEY_ID", "AKIDREGISTRYTEST"},
+                 {"AWS_SECRET_ACCESS_KEY", "registry-test-secret"},
+                 {"AWS_PROFILE", nullptr},
+                 {"AWS_SESSION_TOKEN", nullptr}});
+  auto opened = OpenStorage(
+      "s3://bucket/some/prefix/?endpoint=http://127.0.0.1:9&region=test-1&style=path");
+  ASSERT_OK(opened);
+  EXPECT_EQ((*opened)->Location(), "s3://bucket/some/prefix");
+  EXPECT_FALSE((*opened)->caps().local);
+  EXPECT_CODE(OpenStorage("s3://"), Code::kInvalidArgument);
+  EXPECT_CODE(OpenStorage("s3:///prefix"), Code::kInvalidArgument);
+  EXPECT_CODE(OpenStorage("s3://bucket/p?secret_access_key=x"), Code::kInvalidArgument);
+  EXPECT_CODE(OpenStorage("s3://bucket/p?colour=blue"), Code::kInvalidArgument);
+  EXPECT_CODE(OpenStorage("s3://bucket/p?endpoint=http://example.com"), Code::kInvalidArgument);
 }
 
 TEST(OpenStorageTest, BadUrls) {
