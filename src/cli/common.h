@@ -17,6 +17,9 @@ struct GlobalOptions {
   std::string repo;           // --repo, else LIFEBOAT_REPO
   std::string password_file;  // --password-file, else LIFEBOAT_PASSWORD_FILE / LIFEBOAT_PASSWORD
   std::string key_file;       // --key-file, else LIFEBOAT_KEY_FILE
+  // The other repository of `copy` and `init --copy-params-from` (options of those commands).
+  std::string from_password_file;  // --from-password-file, else LIFEBOAT_FROM_PASSWORD_FILE / ..._PASSWORD
+  std::string from_key_file;       // --from-key-file, else LIFEBOAT_FROM_KEY_FILE
   bool json = false;
   bool quiet = false;
   int verbose = 0;
@@ -27,11 +30,28 @@ GlobalOptions& Globals();
 
 // The repository location; kInvalidArgument when neither --repo nor LIFEBOAT_REPO is set.
 Result<std::string> RepoUrl();
-// Reads the secret that opens the repository, first found of: --key-file, --password-file,
-// LIFEBOAT_KEY_FILE, LIFEBOAT_PASSWORD_FILE, LIFEBOAT_PASSWORD. Never from a flag value.
-// One trailing newline is removed.
-Result<repo::Secret> ReadSecret();
-Result<std::string> ReadPassword();
+// Where one repository's secret may come from: two options (their values and names) and
+// three environment variables, tried in the order of ReadSecret.
+struct SecretSources {
+  std::string key_file;       // option value, empty when not given
+  std::string password_file;  // option value, empty when not given
+  std::string key_file_option, password_file_option;
+  std::string key_file_env, password_file_env, password_env;
+};
+// The repository's own (--key-file, --password-file, LIFEBOAT_KEY_FILE, ...), and the other
+// repository's of `copy --from` and `init --copy-params-from` (--from-key-file, ...,
+// LIFEBOAT_FROM_KEY_FILE, LIFEBOAT_FROM_PASSWORD_FILE, LIFEBOAT_FROM_PASSWORD).
+SecretSources RepoSecretSources();
+SecretSources FromSecretSources();
+
+// Reads the secret that opens a repository, first found of: the key file option, the
+// password file option, the key file variable, the password file variable, the password
+// variable. Never from an option value. One trailing newline is removed. kInvalidArgument
+// (with a hint naming the sources) when none is set.
+Result<repo::Secret> ReadSecret(const SecretSources& src);
+inline Result<repo::Secret> ReadSecret() { return ReadSecret(RepoSecretSources()); }
+Result<std::string> ReadPassword(const SecretSources& src);
+inline Result<std::string> ReadPassword() { return ReadPassword(RepoSecretSources()); }
 Result<std::string> ReadPasswordFile(const std::string& path);
 
 struct OpenedRepo {
@@ -40,6 +60,15 @@ struct OpenedRepo {
 };
 enum class LockMode { kNone, kShared, kExclusive };
 Result<OpenedRepo> OpenRepo(LockMode lock, const std::string& purpose);
+// Opens the repository at `url` with `secret`, then takes the lock.
+Result<OpenedRepo> OpenRepoAt(const std::string& url, const repo::Secret& secret, LockMode lock,
+                              const std::string& purpose);
+
+// --from-password-file and --from-key-file on a command that opens a second repository.
+void AddFromSecretOptions(CLI::App& cmd);
+// An error opening the other repository (`what`: "--from", "--copy-params-from"): says which
+// repository it concerns, and a wrong key hints at that repository's secret options.
+Status FromRepoError(const Status& s, std::string_view what);
 
 // Prints "error: ..." (and the hint) and returns the exit code for the status.
 int Fail(const Status& s);
@@ -53,5 +82,6 @@ void AddFileCommands(CLI::App& app, Runner& run);
 void AddPgCommands(CLI::App& app, Runner& run);
 void AddStreamCommands(CLI::App& app, Runner& run);
 void AddForgetCommands(CLI::App& app, Runner& run);
+void AddCopyCommands(CLI::App& app, Runner& run);
 
 }  // namespace lb::cli

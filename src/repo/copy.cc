@@ -401,7 +401,14 @@ Status Copier::Walk(const crypto::Id& root, std::vector<crypto::Id>& post_order)
     LB_ASSIGN_OR_RETURN(Bytes blob, LoadSourceTree(t));
     auto nodes = DecodeTree(blob);
     if (!nodes.ok()) return nodes.status().WithContext(fmt::format("source tree {}", t.Short()));
-    if (same_ids_ && !opts_.dry_run) {
+    if (opts_.dry_run) {
+      // A translated tree gets its target id only once its data is translated: counted as
+      // missing (an upper bound).
+      if (!same_ids_ || !to_index_->Has(t)) {
+        dry_blobs_++;
+        dry_bytes_ += blob.size();
+      }
+    } else if (same_ids_) {
       // Ids agree: the tree is stored as it is, sealed with the target's key.
       LB_ASSIGN_OR_RETURN(bool fresh, writer_->Reserve(t));
       if (fresh) LB_RETURN_IF_ERROR(writer_->StoreReserved(BlobType::kTree, t, blob));

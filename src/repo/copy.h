@@ -30,7 +30,9 @@ struct CopyProgress {
 struct CopiedSnapshot {
   Snapshot source = {};     // as the source repository has it
   crypto::Id target_id = {};  // the copy's id in the target (zero in a dry run)
-  uint64_t blobs = 0;       // blobs stored (dry run: blobs the target lacks)
+  // Data and tree blobs stored. Dry run: blobs the target lacks (for translated ids, every
+  // tree counts: its target id is known only after its data is translated).
+  uint64_t blobs = 0;
   uint64_t bytes_read = 0;  // dry run: plaintext bytes of those blobs
   uint64_t bytes_written = 0;
 };
@@ -54,7 +56,7 @@ struct CopyResult {
   uint64_t snapshots_copied = 0;
   uint64_t snapshots_skipped = 0;   // the target has them already (same original)
   uint64_t snapshots_damaged = 0;   // unreadable in the source: left out, named in `damaged`
-  uint64_t blobs_copied = 0;        // data and tree blobs stored in the target
+  uint64_t blobs_copied = 0;        // data and tree blobs stored (dry run: as CopiedSnapshot)
   uint64_t blobs_present = 0;       // data blobs the target had, so they were not read
   uint64_t bytes_read = 0;          // from the source (packs)
   uint64_t bytes_written = 0;       // sealed blob bytes stored in the target

@@ -323,7 +323,8 @@ TEST_P(CopyTest, DryRunCountsWhatIsMissing) {
   auto res = CopySnapshots(*from, *OpenAt(to_url, "target pw"), {.dry_run = true});
   ASSERT_TRUE(res.ok()) << res.status().ToString();
   EXPECT_EQ(res->snapshots_copied, 1u);
-  EXPECT_EQ(res->blobs_copied, 3u * 3 * 2 + 3);  // every data blob once
+  // Every data blob once, and the five trees (root, top, d0..d2).
+  EXPECT_EQ(res->blobs_copied, 3u * 3 * 2 + 3 + 5);
   EXPECT_GT(res->bytes_read, 0u);
   EXPECT_EQ(Count(to_url, ""), before);
 }
