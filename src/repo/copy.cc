@@ -26,10 +26,12 @@ constexpr size_t kMapEntrySize = 64;
 // More map files than this are merged into one by the next copy that finds them: loading
 // costs one read per file.
 constexpr size_t kMapFilesBeforeMerge = 32;
-// While a snapshot is copied, a map file is written whenever this many entries of durable
-// blobs wait (~1 MiB), so a copy killed halfway through a large snapshot does not read
-// again what it already stored.
+// While a snapshot is copied, a map file is written whenever this many entries wait
+// (~1 MiB of map) or this much data was read since the last one, so a copy killed halfway
+// through a large snapshot does not read again what it already stored. Each map file costs
+// the next copy one read until it merges them: about 2000 per TiB copied.
 constexpr size_t kMapCheckpointEntries = 16384;
+constexpr uint64_t kMapCheckpointBytes = 512u << 20;
 // Blobs to read are collected into batches and grouped by pack, so neighbours in a pack are
 // read with one request.
 constexpr size_t kBatchBlobs = 512;
@@ -230,6 +232,7 @@ class Copier {
   uint64_t blobs_present_ = 0;
   uint64_t dry_blobs_ = 0, dry_bytes_ = 0;
   std::atomic<uint64_t> bytes_read_{0};
+  uint64_t checkpoint_read_ = 0;  // bytes_read_ at the last map checkpoint
   std::atomic<bool> failed_{false};
   std::mutex mu_;
   Status error_;  // guarded by mu_: the first error of a worker
@@ -422,8 +425,13 @@ Status Copier::Walk(const crypto::Id& root, std::vector<crypto::Id>& post_order)
       tree_cache_bytes_ += blob.size();
       tree_cache_.emplace(t, std::move(blob));
     }
-    if (!same_ids_ && !opts_.dry_run && map_.unsaved() >= kMapCheckpointEntries)
+    if (!same_ids_ && !opts_.dry_run &&
+        (map_.unsaved() >= kMapCheckpointEntries ||
+         bytes_read_ - checkpoint_read_ >= kMapCheckpointBytes)) {
+      // Only entries whose blob is in a durable pack: a pack still being filled may be lost.
+      checkpoint_read_ = bytes_read_;
       LB_RETURN_IF_ERROR(map_.Save(to_, [&](const crypto::Id& id) { return to_index_->Has(id); }));
+    }
   }
   return Status::Ok();
 }
