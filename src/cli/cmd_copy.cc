@@ -142,20 +142,23 @@ int RunCopy(const CopyArgs& a) {
   // base backups when snapshots were selected; else every source with an archive.
   std::set<std::string> wal_sources;
   if (!a.no_wal) {
+    auto archived = pg::ListWalSources(*from->repo);
+    if (!archived.ok()) return Fail(archived.status().WithContext("list the source's WAL archives"));
+    std::set<std::string> wanted;
     bool selected = !a.snapshots.empty() || !a.filter.kinds.empty() || !a.filter.tags.empty() ||
                     !a.filter.hosts.empty() || !a.since.empty();
     if (!a.filter.sources.empty()) {
-      wal_sources.insert(a.filter.sources.begin(), a.filter.sources.end());
+      wanted.insert(a.filter.sources.begin(), a.filter.sources.end());
     } else if (selected) {
       for (const auto& c : res->copied)
-        if (c.source.kind == pg::kBaseKind) wal_sources.insert(c.source.source);
+        if (c.source.kind == pg::kBaseKind) wanted.insert(c.source.source);
       for (const auto& s : res->skipped)
-        if (s.kind == pg::kBaseKind) wal_sources.insert(s.source);
+        if (s.kind == pg::kBaseKind) wanted.insert(s.source);
     } else {
-      auto all = pg::ListWalSources(*from->repo);
-      if (!all.ok()) return Fail(all.status().WithContext("list the source's WAL archives"));
-      wal_sources.insert(all->begin(), all->end());
+      wanted.insert(archived->begin(), archived->end());
     }
+    for (const auto& s : *archived)
+      if (wanted.count(s)) wal_sources.insert(s);
   }
   repo::NamedCopyResult wal;
   json jwal = json::array();

@@ -299,12 +299,13 @@ Status Copier::NeedData(const crypto::Id& id) {
     }
     queued_.insert(id);
   } else {
+    if (queued_.count(id)) return Status::Ok();  // referenced again in this run
     auto tgt = map_.Find(id);
     if (tgt && writer_->Known(*tgt)) {
       blobs_present_++;
       return Status::Ok();
     }
-    if (!queued_.insert(id).second) return Status::Ok();
+    queued_.insert(id);
   }
   auto loc = from_index_->FindAny(id);
   if (!loc) {
