@@ -333,9 +333,78 @@ case_damaged_source() {
   expect_same
 }
 
+# fake_segment DIR NAME SYSID [FILL]: a 16 MiB file that passes wal-push's checks (the long
+# page header: magic, XLP_LONG_HEADER, timeline, system identifier, segment size).
+fake_segment() {
+  python3 - "$@" <<'PY'
+import struct, sys
+d, name, sysid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+fill = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+size = 16 << 20
+tli, log, seg = int(name[0:8], 16), int(name[8:16], 16), int(name[16:24], 16)
+head = struct.pack("<HHIQIIQII", 0xD10D, 0x0002, tli, (log << 32) + seg * size, 0, 0,
+                   sysid, size, 8192)
+body = bytes([fill & 0xFF]) * 100000 + bytes(range(256)) * 64
+with open(f"{d}/{name}", "wb") as f:
+    f.write(head + body + bytes(size - len(head) - len(body)))
+PY
+}
+
+# The WAL archive of a source, pushed as PostgreSQL would (fake segments with valid headers):
+# copied with the snapshots, byte for byte, never twice, only for the sources asked for; a
+# target source that belongs to another cluster is refused. (A name that appears in the
+# target with other content while a copy runs is refused too: a race, tested in
+# src/repo/copy_test.cc.)
+case_wal() {
+  new_repos
+  mkdir -p "$T/wal" "$T/other"
+  local i n
+  for i in 1 2 3; do
+    n=00000001000000000000000$i
+    fake_segment "$T/wal" "$n" 7001 "$i"
+    expect_rc 0 a pg wal-push "$T/wal/$n"
+  done
+  make_tree "$T/src" 1
+  expect_rc 0 a backup files "$T/src"
+  expect_rc 0 lb --json copy --dry-run
+  [[ $(json_get "$T/out" 'd["wal_files_copied"]') == 3 ]] || fail "dry run: want 3 WAL files to copy"
+  [[ ! -e $T/b/wal ]] || fail "a dry run copied WAL"
+  expect_rc 0 lb --json copy
+  [[ $(json_get "$T/out" 'd["wal_files_copied"]') == 3 ]] ||
+    fail "copied $(json_get "$T/out" 'd["wal_files_copied"]') WAL files, want 3"
+  grep -q "WAL of source 'main'" "$T/err" || fail "no WAL line on stderr"
+  for i in 1 2 3; do
+    n=00000001000000000000000$i
+    expect_rc 0 lb pg wal-get "$n" "$T/got-$n"
+    cmp "$T/wal/$n" "$T/got-$n" || fail "WAL $n differs in the copy"
+  done
+  expect_rc 0 lb --json copy
+  [[ $(json_get "$T/out" 'd["wal_files_copied"]') == 0 ]] || fail "second copy copied WAL"
+  [[ $(json_get "$T/out" 'd["wal_files_present"]') == 3 ]] || fail "second copy: WAL not present"
+
+  fake_segment "$T/wal" 000000010000000000000004 7001 4
+  expect_rc 0 a pg wal-push "$T/wal/000000010000000000000004"
+  expect_rc 0 lb --json copy --no-wal
+  [[ $(json_get "$T/out" 'd["wal_files_copied"]') == 0 ]] || fail "--no-wal copied WAL"
+  expect_rc 0 lb --json copy --kind files
+  [[ $(json_get "$T/out" 'd["wal_files_copied"]') == 0 ]] || fail "--kind files copied WAL"
+  expect_rc 0 lb --json --threads 3 copy --source main
+  [[ $(json_get "$T/out" 'd["wal_files_copied"]') == 1 ]] || fail "--source main did not copy the new WAL"
+  expect_rc 0 lb pg wal-get 000000010000000000000004 "$T/got-4"
+  cmp "$T/wal/000000010000000000000004" "$T/got-4" || fail "WAL 4 differs in the copy"
+
+  # A target whose source 'main' belongs to another cluster.
+  export LIFEBOAT_REPO=$T/c
+  expect_rc 0 lb init
+  fake_segment "$T/other" 000000010000000000000001 8002 1
+  expect_rc 0 lb pg wal-push "$T/other/000000010000000000000001"
+  expect_rc 7 lb copy
+  grep -q "cluster" "$T/err" || fail "another cluster: unclear message: $(head -1 "$T/err")"
+}
+
 # ---- runner ----
 
-ALL_CASES=(round_trip copy_params kill filters wrong_source_key damaged_source)
+ALL_CASES=(round_trip copy_params kill filters wrong_source_key damaged_source wal)
 CASES=("$@")
 ((${#CASES[@]} > 0)) || CASES=("${ALL_CASES[@]}")
 
