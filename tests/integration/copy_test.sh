@@ -2,8 +2,8 @@
 # End-to-end tests of `lifeboat copy` between two local repositories with different
 # passwords: round trip, a second copy that copies nothing, `init --copy-params-from`, kill -9
 # at random moments and a resumed copy, filters, a wrong source password, a damaged source
-# pack, and dry runs. (The WAL part needs PostgreSQL to make WAL objects: its unit test is
-# in src/pg/pg_test.cc, the real cluster path in the failover drill.)
+# pack, dry runs, and the WAL archive (fake segments pushed with `pg wal-push`; a real
+# cluster's WAL is the failover drill's part).
 #
 # Usage: copy_test.sh [CASE...]   (default: every case; names as printed by PASS/FAIL)
 # Env:   LIFEBOAT   the binary to test (default: build/lifeboat of this checkout)
