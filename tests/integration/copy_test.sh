@@ -357,6 +357,7 @@ PY
 # src/repo/copy_test.cc.)
 case_wal() {
   new_repos
+  cd "$T"  # wal-get keeps its prefetch spool in the working directory, as in a data directory
   mkdir -p "$T/wal" "$T/other"
   local i n
   for i in 1 2 3; do
