@@ -3,7 +3,7 @@
 # passwords: round trip, a second copy that copies nothing, `init --copy-params-from`, kill -9
 # at random moments and a resumed copy, filters, a wrong source password, a damaged source
 # pack, dry runs, and the WAL archive (fake segments pushed with `pg wal-push`; a real
-# cluster's WAL is the failover drill's part).
+# cluster's, restored from the copy, is case_copy of tests/pg/pg_lifeboat_test.py).
 #
 # Usage: copy_test.sh [CASE...]   (default: every case; names as printed by PASS/FAIL)
 # Env:   LIFEBOAT   the binary to test (default: build/lifeboat of this checkout)
