@@ -94,9 +94,11 @@ int RunCopy(const CopyArgs& a) {
   auto to = OpenRepoAt(to_url, *to_secret, LockMode::kNone, "copy");
   if (!to.ok()) return Fail(to.status().WithContext("target repository"));
   // Shared locks on both, as a backup takes: a prune on either side waits for this copy.
+  // One copy at a time into a repository: two would both find a snapshot missing and both
+  // write it.
   auto from_lock = repo::RepoLock::Acquire(from->repo->storage(), false, "copy (source)");
   if (!from_lock.ok()) return Fail(from_lock.status().WithContext("--from repository"));
-  auto to_lock = repo::RepoLock::Acquire(to->repo->storage(), false, "copy");
+  auto to_lock = repo::RepoLock::Acquire(to->repo->storage(), false, "copy", true);
   if (!to_lock.ok()) return Fail(to_lock.status().WithContext("target repository"));
 
   const bool dry = a.dry_run;

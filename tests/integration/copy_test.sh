@@ -333,6 +333,31 @@ case_damaged_source() {
   expect_same
 }
 
+# One copy at a time into a repository (two would both write a missing snapshot); several
+# copies may read one source at once.
+case_one_at_a_time() {
+  new_repos
+  make_tree "$T/src" 1
+  expect_rc 0 a backup files "$T/src"
+  sleep 60 &
+  local sleeper=$! id
+  id=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+  mkdir -p "$T/b/locks"
+  printf '{"host":"%s","pid":%s,"user":"ghost","time":%s,"started_ns":%s,"exclusive":false,"purpose":"copy"}' \
+    "$(uname -n)" "$sleeper" "$(date +%s)" "$(date +%s%N)" >"$T/b/locks/$id"
+  expect_rc 7 lb copy
+  grep -q 'locked' "$T/err" || fail "a second copy does not say 'locked'"
+  [[ -z $(find "$T/b/snapshots" -type f 2>/dev/null) ]] || fail "the refused copy wrote a snapshot"
+  # The same live process as another copy's reader of the source: no conflict.
+  mkdir -p "$T/a/locks"
+  mv "$T/b/locks/$id" "$T/a/locks/$id"
+  sed -i 's/"purpose":"copy"/"purpose":"copy (source)"/' "$T/a/locks/$id"
+  expect_rc 0 lb copy
+  kill "$sleeper"
+  wait "$sleeper" 2>/dev/null || true
+  expect_same
+}
+
 # fake_segment DIR NAME SYSID [FILL]: a 16 MiB file that passes wal-push's checks (the long
 # page header: magic, XLP_LONG_HEADER, timeline, system identifier, segment size).
 fake_segment() {
@@ -405,7 +430,7 @@ case_wal() {
 
 # ---- runner ----
 
-ALL_CASES=(round_trip copy_params kill filters wrong_source_key damaged_source wal)
+ALL_CASES=(round_trip copy_params kill filters wrong_source_key damaged_source one_at_a_time wal)
 CASES=("$@")
 ((${#CASES[@]} > 0)) || CASES=("${ALL_CASES[@]}")
 
