@@ -462,6 +462,50 @@ TEST_P(CopyTest, InterruptedAtEveryTargetCallThenResumed) {
   EXPECT_GT(failed_runs, int(calls) / 2);
 }
 
+// Reads of the source that fail (a lost connection) stop the copy with the error; what it
+// wrote is consistent, and the next copy completes.
+TEST_P(CopyTest, SourceReadFailuresThenResumed) {
+  {
+    auto from = From();
+    Backup(*from, 1, 4);
+    Backup(*from, 2, 3);
+  }
+  for (uint64_t n : {1, 2, 5, 9, 14}) {
+    std::string url = NewTarget("-" + std::to_string(n));
+    {
+      auto inner = storage::OpenStorage(from_url_);
+      auto fault = std::make_unique<storage::FaultStorage>(**inner);
+      auto* f = fault.get();
+      auto from = Repository::Open(std::move(fault), "source pw");
+      ASSERT_TRUE(from.ok());
+      ASSERT_TRUE(f->AddRule({.op = storage::StorageOp::kGetRange, .nth = n, .code = Code::kUnavailable}).ok());
+      auto res = CopySnapshots(**from, *OpenAt(url, "target pw"), {.threads = 2});
+      ASSERT_FALSE(res.ok()) << "no failure with a fault at read " << n;
+      EXPECT_EQ(res.status().code(), Code::kUnavailable) << res.status().ToString();
+      auto check = Check(*OpenAt(url, "target pw"), {.read_data = true, .read_fraction = 1.0, .threads = 1});
+      ASSERT_TRUE(check.ok());
+      EXPECT_TRUE(check->ok()) << check->errors[0];
+    }
+    ASSERT_TRUE(CopySnapshots(*From(), *OpenAt(url, "target pw"), {}).ok());
+    SCOPED_TRACE("fault at source read " + std::to_string(n));
+    ExpectSameSnapshots(*From(), *OpenAt(url, "target pw"));
+  }
+}
+
+// A wrong password for the source fails before either repository is touched.
+TEST_P(CopyTest, WrongSourcePasswordWritesNothing) {
+  auto from = From();
+  Backup(*from, 1, 1);
+  std::string to_url = NewTarget();
+  size_t before = Count(to_url, "");
+  auto st = storage::OpenStorage(from_url_);
+  auto wrong = Repository::Open(std::move(*st), "not the source pw");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.status().code(), Code::kWrongKey);
+  EXPECT_EQ(ExitCodeFor(wrong.status().code()), 4);
+  EXPECT_EQ(Count(to_url, ""), before);
+}
+
 // The target forgets its copy and prunes the data away; the id map (translated) and the
 // index (shared ids) must not make the next copy skip blobs the target no longer has.
 TEST_P(CopyTest, CopyAfterTheTargetPrunedTheData) {
