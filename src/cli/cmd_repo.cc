@@ -25,17 +25,36 @@ namespace {
 
 std::string ShortTime(const std::string& rfc) { return rfc.substr(0, 19).replace(10, 1, " "); }
 
-int RunInit() {
+int RunInit(const std::string& params_from) {
   auto url = RepoUrl();
   if (!url.ok()) return Fail(url.status());
   auto pw = ReadSecret();
   if (!pw.ok()) return Fail(pw.status());
+  // A repository `copy` can fill without translating blob ids: the other repository's id
+  // key and chunker, an encryption key of its own.
+  OpenedRepo other;
+  if (!params_from.empty()) {
+    auto other_secret = ReadSecret(FromSecretSources());
+    if (!other_secret.ok()) return Fail(other_secret.status().WithContext("--copy-params-from"));
+    auto opened = OpenRepoAt(params_from, *other_secret, LockMode::kNone, "init");
+    if (!opened.ok()) return Fail(FromRepoError(opened.status(), "--copy-params-from"));
+    other = std::move(*opened);
+  }
   auto st = storage::OpenStorage(*url, true);
   if (!st.ok()) return Fail(st.status());
-  auto id = repo::Repository::Init(**st, *pw);
+  auto id = repo::Repository::Init(**st, *pw, {.params_from = other.repo.get()});
   if (!id.ok()) return Fail(id.status());
-  if (Globals().json) PrintJson({{"id", *id}, {"location", (*st)->Location()}});
-  else std::printf("created repository %s at %s\n", id->substr(0, 8).c_str(), (*st)->Location().c_str());
+  if (Globals().json) {
+    json j = {{"id", *id}, {"location", (*st)->Location()}};
+    if (other.repo) j["params_from"] = other.repo->config().id;
+    PrintJson(j);
+  } else {
+    std::printf("created repository %s at %s\n", id->substr(0, 8).c_str(), (*st)->Location().c_str());
+    if (other.repo)
+      std::printf("with the blob ids and chunker parameters of repository %s: 'lifeboat copy' "
+                  "between them moves blobs without translating them\n",
+                  other.repo->config().id.substr(0, 8).c_str());
+  }
   return 0;
 }
 
@@ -399,7 +418,14 @@ int RunLocks(bool remove, bool all) {
 }  // namespace
 
 void AddRepoCommands(CLI::App& app, Runner& run) {
-  app.add_subcommand("init", "create a repository")->callback([&] { run = RunInit; });
+  static std::string params_from;
+  auto* init = app.add_subcommand("init", "create a repository");
+  init->add_option("--copy-params-from", params_from,
+                   "take blob ids and chunker parameters from this repository, so 'copy' from "
+                   "it needs no id translation (its secret: --from-password-file, "
+                   "--from-key-file, LIFEBOAT_FROM_*)");
+  AddFromSecretOptions(*init);
+  init->callback([&] { run = [] { return RunInit(params_from); }; });
 
   auto* key = app.add_subcommand("key", "manage the keys that open the repository");
   key->require_subcommand(1);

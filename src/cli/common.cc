@@ -49,27 +49,46 @@ Result<std::string> ReadPasswordFile(const std::string& path) {
   return pw;
 }
 
-Result<std::string> ReadPassword() {
-  if (!Globals().password_file.empty()) return ReadPasswordFile(Globals().password_file);
-  if (const char* f = std::getenv("LIFEBOAT_PASSWORD_FILE"); f && *f) return ReadPasswordFile(f);
-  if (const char* p = std::getenv("LIFEBOAT_PASSWORD"); p && *p) return std::string(p);
-  return Status(Code::kInvalidArgument, "no password given")
-      .WithHint("set LIFEBOAT_PASSWORD_FILE or LIFEBOAT_KEY_FILE (or pass --password-file FILE "
-                "/ --key-file FILE, or set LIFEBOAT_PASSWORD)");
+SecretSources RepoSecretSources() {
+  return {Globals().key_file, Globals().password_file, "--key-file", "--password-file",
+          "LIFEBOAT_KEY_FILE", "LIFEBOAT_PASSWORD_FILE", "LIFEBOAT_PASSWORD"};
 }
 
-Result<repo::Secret> ReadSecret() {
+SecretSources FromSecretSources() {
+  return {Globals().from_key_file, Globals().from_password_file, "--from-key-file",
+          "--from-password-file", "LIFEBOAT_FROM_KEY_FILE", "LIFEBOAT_FROM_PASSWORD_FILE",
+          "LIFEBOAT_FROM_PASSWORD"};
+}
+
+namespace {
+const char* Env(const std::string& name) {
+  const char* v = std::getenv(name.c_str());
+  return v && *v ? v : nullptr;
+}
+}  // namespace
+
+Result<std::string> ReadPassword(const SecretSources& src) {
+  if (!src.password_file.empty()) return ReadPasswordFile(src.password_file);
+  if (const char* f = Env(src.password_file_env)) return ReadPasswordFile(f);
+  if (const char* p = Env(src.password_env)) return std::string(p);
+  return Status(Code::kInvalidArgument, "no password given")
+      .WithHint(fmt::format("set {} or {} (or pass {} FILE / {} FILE, or set {})",
+                            src.password_file_env, src.key_file_env, src.password_file_option,
+                            src.key_file_option, src.password_env));
+}
+
+Result<repo::Secret> ReadSecret(const SecretSources& src) {
   auto key_file = [](const std::string& path) -> Result<repo::Secret> {
     LB_ASSIGN_OR_RETURN(std::string v, ReadPasswordFile(path));
     return repo::Secret{std::move(v), true};
   };
-  if (!Globals().key_file.empty()) return key_file(Globals().key_file);
-  if (!Globals().password_file.empty()) {
-    LB_ASSIGN_OR_RETURN(std::string pw, ReadPasswordFile(Globals().password_file));
+  if (!src.key_file.empty()) return key_file(src.key_file);
+  if (!src.password_file.empty()) {
+    LB_ASSIGN_OR_RETURN(std::string pw, ReadPasswordFile(src.password_file));
     return repo::Secret{std::move(pw), false};
   }
-  if (const char* f = std::getenv("LIFEBOAT_KEY_FILE"); f && *f) return key_file(f);
-  LB_ASSIGN_OR_RETURN(std::string pw, ReadPassword());
+  if (const char* f = Env(src.key_file_env)) return key_file(f);
+  LB_ASSIGN_OR_RETURN(std::string pw, ReadPassword(src));
   return repo::Secret{std::move(pw), false};
 }
 
@@ -97,6 +116,11 @@ Result<OpenedRepo> OpenFirstReachable(LockMode lock, const std::string& purpose,
 
 Result<OpenedRepo> OpenRepoAt(const std::string& url, LockMode lock, const std::string& purpose) {
   LB_ASSIGN_OR_RETURN(repo::Secret pw, ReadSecret());
+  return OpenRepoAt(url, pw, lock, purpose);
+}
+
+Result<OpenedRepo> OpenRepoAt(const std::string& url, const repo::Secret& secret, LockMode lock,
+                              const std::string& purpose) {
   auto st = storage::OpenStorage(url, false);
   if (!st.ok()) {
     if (st.status().code() == Code::kNotFound)
@@ -106,11 +130,27 @@ Result<OpenedRepo> OpenRepoAt(const std::string& url, LockMode lock, const std::
     return st.status();
   }
   OpenedRepo out;
-  LB_ASSIGN_OR_RETURN(out.repo, repo::Repository::Open(std::move(*st), pw));
+  LB_ASSIGN_OR_RETURN(out.repo, repo::Repository::Open(std::move(*st), secret));
   if (lock != LockMode::kNone) {
     LB_ASSIGN_OR_RETURN(out.lock, repo::RepoLock::Acquire(out.repo->storage(),
                                                           lock == LockMode::kExclusive, purpose));
   }
+  return out;
+}
+
+void AddFromSecretOptions(CLI::App& cmd) {
+  cmd.add_option("--from-password-file", Globals().from_password_file,
+                 "file holding the other repository's password (default: "
+                 "$LIFEBOAT_FROM_PASSWORD_FILE, $LIFEBOAT_FROM_PASSWORD)");
+  cmd.add_option("--from-key-file", Globals().from_key_file,
+                 "key file of the other repository (default: $LIFEBOAT_FROM_KEY_FILE)");
+}
+
+Status FromRepoError(const Status& s, std::string_view what) {
+  Status out = s.WithContext(fmt::format("{} repository", what));
+  if (s.code() == Code::kWrongKey)
+    out = out.WithHint("check LIFEBOAT_FROM_PASSWORD_FILE / --from-password-file, or "
+                       "LIFEBOAT_FROM_KEY_FILE / --from-key-file");
   return out;
 }
 

@@ -18,6 +18,9 @@ struct GlobalOptions {
   std::vector<std::string> repos;  // --repo (repeatable, in priority order), else LIFEBOAT_REPO
   std::string password_file;  // --password-file, else LIFEBOAT_PASSWORD_FILE / LIFEBOAT_PASSWORD
   std::string key_file;       // --key-file, else LIFEBOAT_KEY_FILE
+  // The other repository of `copy` and `init --copy-params-from` (options of those commands).
+  std::string from_password_file;  // --from-password-file, else LIFEBOAT_FROM_PASSWORD_FILE / ..._PASSWORD
+  std::string from_key_file;       // --from-key-file, else LIFEBOAT_FROM_KEY_FILE
   bool json = false;
   bool quiet = false;
   int verbose = 0;
@@ -32,11 +35,28 @@ Result<std::vector<std::string>> RepoUrls();
 // The one repository of a command that works on one; kInvalidArgument when none is given
 // or --repo was given more than once.
 Result<std::string> RepoUrl();
-// Reads the secret that opens the repository, first found of: --key-file, --password-file,
-// LIFEBOAT_KEY_FILE, LIFEBOAT_PASSWORD_FILE, LIFEBOAT_PASSWORD. Never from a flag value.
-// One trailing newline is removed.
-Result<repo::Secret> ReadSecret();
-Result<std::string> ReadPassword();
+// Where one repository's secret may come from: two options (their values and names) and
+// three environment variables, tried in the order of ReadSecret.
+struct SecretSources {
+  std::string key_file;       // option value, empty when not given
+  std::string password_file;  // option value, empty when not given
+  std::string key_file_option, password_file_option;
+  std::string key_file_env, password_file_env, password_env;
+};
+// The repository's own (--key-file, --password-file, LIFEBOAT_KEY_FILE, ...), and the other
+// repository's of `copy --from` and `init --copy-params-from` (--from-key-file, ...,
+// LIFEBOAT_FROM_KEY_FILE, LIFEBOAT_FROM_PASSWORD_FILE, LIFEBOAT_FROM_PASSWORD).
+SecretSources RepoSecretSources();
+SecretSources FromSecretSources();
+
+// Reads the secret that opens a repository, first found of: the key file option, the
+// password file option, the key file variable, the password file variable, the password
+// variable. Never from an option value. One trailing newline is removed. kInvalidArgument
+// (with a hint naming the sources) when none is set.
+Result<repo::Secret> ReadSecret(const SecretSources& src);
+inline Result<repo::Secret> ReadSecret() { return ReadSecret(RepoSecretSources()); }
+Result<std::string> ReadPassword(const SecretSources& src);
+inline Result<std::string> ReadPassword() { return ReadPassword(RepoSecretSources()); }
 Result<std::string> ReadPasswordFile(const std::string& path);
 
 struct OpenedRepo {
@@ -51,6 +71,15 @@ Result<OpenedRepo> OpenRepoAt(const std::string& url, LockMode lock, const std::
 // receives the location opened.
 Result<OpenedRepo> OpenFirstReachable(LockMode lock, const std::string& purpose,
                                       std::string* url_out = nullptr);
+// Opens the repository at `url` with `secret`, then takes the lock.
+Result<OpenedRepo> OpenRepoAt(const std::string& url, const repo::Secret& secret, LockMode lock,
+                              const std::string& purpose);
+
+// --from-password-file and --from-key-file on a command that opens a second repository.
+void AddFromSecretOptions(CLI::App& cmd);
+// An error opening the other repository (`what`: "--from", "--copy-params-from"): says which
+// repository it concerns, and a wrong key hints at that repository's secret options.
+Status FromRepoError(const Status& s, std::string_view what);
 
 // Prints "error: ..." (and the hint) and returns the exit code for the status.
 int Fail(const Status& s);
@@ -64,5 +93,6 @@ void AddFileCommands(CLI::App& app, Runner& run);
 void AddPgCommands(CLI::App& app, Runner& run);
 void AddStreamCommands(CLI::App& app, Runner& run);
 void AddForgetCommands(CLI::App& app, Runner& run);
+void AddCopyCommands(CLI::App& app, Runner& run);
 
 }  // namespace lb::cli

@@ -7,8 +7,10 @@
 
 namespace lb::cli {
 
-ProgressBar::ProgressBar(const char* verb, std::function<ProgressSample()> sample)
-    : verb_(verb), sample_(std::move(sample)), start_(std::chrono::steady_clock::now()) {
+ProgressBar::ProgressBar(const char* verb, std::function<ProgressSample()> sample,
+                         const char* unit)
+    : verb_(verb), unit_(unit), sample_(std::move(sample)),
+      start_(std::chrono::steady_clock::now()) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -39,9 +41,9 @@ void ProgressBar::Loop() {
     std::string bytes = s.bytes_total ? fmt::format("{} / {}", HumanBytes(s.bytes_done),
                                                     HumanBytes(s.bytes_total))
                                       : HumanBytes(s.bytes_done);
-    std::fprintf(stderr, "\r\033[K%s %d:%02d  files %s  %s  %s/s  ETA %s", verb_, int(secs) / 60,
-                 int(secs) % 60, files.c_str(), bytes.c_str(), HumanBytes(uint64_t(rate)).c_str(),
-                 eta.c_str());
+    std::fprintf(stderr, "\r\033[K%s %d:%02d  %s %s  %s  %s/s  ETA %s", verb_, int(secs) / 60,
+                 int(secs) % 60, unit_, files.c_str(), bytes.c_str(),
+                 HumanBytes(uint64_t(rate)).c_str(), eta.c_str());
     std::fflush(stderr);
   }
 }

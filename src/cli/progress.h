@@ -21,12 +21,15 @@ struct ProgressSample {
 
 class ProgressBar {
  public:
-  ProgressBar(const char* verb, std::function<ProgressSample()> sample);
+  // `unit` names what files_done counts ("files", "snapshots").
+  ProgressBar(const char* verb, std::function<ProgressSample()> sample,
+              const char* unit = "files");
   ~ProgressBar();  // clears the line
 
  private:
   void Loop();
   const char* verb_;
+  const char* unit_;
   std::function<ProgressSample()> sample_;
   std::chrono::steady_clock::time_point start_;
   std::mutex mu_;

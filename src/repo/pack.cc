@@ -31,9 +31,10 @@ void SealBlob(const crypto::Key& enc, const crypto::Id& id, ByteSpan plaintext, 
   crypto::SealInPlace(enc, out, base, id.bytes);
 }
 
-Result<Bytes> OpenBlob(const crypto::Key& enc, const crypto::Key& id_key, const crypto::Id& id,
-                       ByteSpan sealed) {
-  LB_ASSIGN_OR_RETURN(Bytes inner, crypto::Open(enc, sealed, id.bytes));
+namespace {
+// The plaintext of an opened blob's [compression][payload], checked against its id.
+Result<Bytes> DecodeBlobPayload(const crypto::Key& id_key, const crypto::Id& id,
+                                const Bytes& inner) {
   if (inner.empty()) return Err(Code::kCorruption, "blob {}: empty payload", id.Short());
   Bytes plain;
   if (inner[0] == kCompressionNone) {
@@ -48,6 +49,24 @@ Result<Bytes> OpenBlob(const crypto::Key& enc, const crypto::Key& id_key, const 
   if (crypto::ContentId(id_key, plain) != id)
     return Err(Code::kCorruption, "blob {}: content does not match its id", id.Short());
   return plain;
+}
+}  // namespace
+
+Result<Bytes> OpenBlob(const crypto::Key& enc, const crypto::Key& id_key, const crypto::Id& id,
+                       ByteSpan sealed) {
+  LB_ASSIGN_OR_RETURN(Bytes inner, crypto::Open(enc, sealed, id.bytes));
+  return DecodeBlobPayload(id_key, id, inner);
+}
+
+Result<uint32_t> ResealBlob(const crypto::Key& from_enc, const crypto::Key& id_key,
+                            const crypto::Key& to_enc, const crypto::Id& id, ByteSpan sealed,
+                            Bytes& out) {
+  auto inner = crypto::Open(from_enc, sealed, id.bytes);
+  if (!inner.ok()) return inner.status().WithContext(fmt::format("blob {}", id.Short()));
+  // Verified before it is sealed again: a copy must never carry damage under a new key.
+  LB_ASSIGN_OR_RETURN(Bytes plain, DecodeBlobPayload(id_key, id, *inner));
+  crypto::SealAppend(to_enc, *inner, id.bytes, out);
+  return uint32_t(plain.size());
 }
 
 void PackBuilder::Add(const crypto::Id& id, ByteSpan sealed, uint32_t raw_length) {

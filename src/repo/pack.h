@@ -27,6 +27,15 @@ void SealBlob(const crypto::Key& enc, const crypto::Id& id, ByteSpan plaintext, 
 Result<Bytes> OpenBlob(const crypto::Key& enc, const crypto::Key& id_key, const crypto::Id& id,
                        ByteSpan sealed);
 
+// Moves a sealed blob from one encryption key to another without compressing it again: opens
+// `sealed` under `from_enc` (AAD = id), checks the plaintext against `id` with `id_key` as
+// OpenBlob does, then seals the same [compression][payload] under `to_enc`, appending to
+// `out`. Returns the plaintext length. kCorruption as OpenBlob. For repositories that share
+// their id key (copies made with `init --copy-params-from`).
+Result<uint32_t> ResealBlob(const crypto::Key& from_enc, const crypto::Key& id_key,
+                            const crypto::Key& to_enc, const crypto::Id& id, ByteSpan sealed,
+                            Bytes& out);
+
 // Builds one pack in memory. Not thread-safe (callers own one per pack).
 class PackBuilder {
  public:

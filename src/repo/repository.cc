@@ -32,6 +32,11 @@ Result<std::string> Repository::Init(storage::Storage& st, const Secret& secret,
   crypto::RandomBytes(rid);
   std::string id = HexEncode(rid);
   chunk::ChunkerParams cp;
+  if (opts.params_from) {
+    master.id = opts.params_from->key().id;
+    master.chunker_seed = opts.params_from->key().chunker_seed;
+    cp = opts.params_from->config().chunker;
+  }
   json params = {{"chunker_min", cp.min_size},    {"chunker_avg_bits", cp.avg_bits},
                  {"chunker_max", cp.max_size},    {"zstd_level", opts.zstd_level},
                  {"pack_size", opts.pack_size}};
@@ -198,16 +203,29 @@ Status Repository::PutNamed(const std::string& name, ByteSpan plaintext, int lev
       .WithContext(fmt::format("write '{}'", name));
 }
 
-Result<Bytes> Repository::GetNamed(const std::string& name) {
+Result<Bytes> Repository::GetNamedPayload(const std::string& name) {
   auto stored = storage_->Get(name);
   if (!stored.ok()) return stored.status();
   std::string aad = "lifeboat-object:" + name;
   auto inner = crypto::Open(key_.enc, *stored, AsBytes(aad));
   if (!inner.ok()) return inner.status().WithContext(fmt::format("'{}'", name));
   if (inner->empty()) return Err(Code::kCorruption, "'{}': empty payload", name);
-  if ((*inner)[0] == 0) return Bytes(inner->begin() + 1, inner->end());
-  if ((*inner)[0] != kFileZstd) return Err(Code::kCorruption, "'{}': unknown encoding", name);
-  auto plain = ZstdDecompress(ByteSpan(*inner).subspan(1));
+  if ((*inner)[0] != 0 && (*inner)[0] != kFileZstd)
+    return Err(Code::kCorruption, "'{}': unknown encoding", name);
+  return inner;
+}
+
+Status Repository::PutNamedPayload(const std::string& name, ByteSpan payload, bool exclusive) {
+  std::string aad = "lifeboat-object:" + name;
+  Bytes sealed = crypto::Seal(key_.enc, payload, AsBytes(aad));
+  return storage_->Put(name, sealed, {.exclusive = exclusive})
+      .WithContext(fmt::format("write '{}'", name));
+}
+
+Result<Bytes> Repository::GetNamed(const std::string& name) {
+  LB_ASSIGN_OR_RETURN(Bytes inner, GetNamedPayload(name));
+  if (inner[0] == 0) return Bytes(inner.begin() + 1, inner.end());
+  auto plain = ZstdDecompress(ByteSpan(inner).subspan(1));
   if (!plain.ok()) return plain.status().WithContext(fmt::format("'{}'", name));
   return plain;
 }
@@ -255,21 +273,33 @@ Status BlobWriter::StoreReserved(BlobType type, const crypto::Id& id, ByteSpan p
   thread_local Bytes sealed;
   sealed.clear();
   SealBlob(repo_.key().enc, id, plaintext, repo_.config().zstd_level, sealed);
+  Status s = AddToPack(type, id, sealed, uint32_t(plaintext.size()), false);
+  if (sealed.capacity() > (16u << 20)) Bytes().swap(sealed);
+  return s;
+}
+
+Status BlobWriter::StoreReservedSealed(BlobType type, const crypto::Id& id, ByteSpan sealed,
+                                       uint32_t raw_length) {
+  return AddToPack(type, id, sealed, raw_length, false);
+}
+
+Status BlobWriter::AddToPack(BlobType type, const crypto::Id& id, ByteSpan sealed,
+                             uint32_t raw_length, bool reserve) {
   std::unique_ptr<PackBuilder> full;
   {
     std::lock_guard lock(mu_);
     if (!error_.ok()) return error_;
+    if (reserve && !reserved_.insert(id).second) return Status::Ok();
     auto& open = open_[int(type)];
     if (!open)
       open = std::make_unique<PackBuilder>(
           type, repo_.config().pack_size + repo_.config().chunker.max_size + 4096);
-    open->Add(id, sealed, uint32_t(plaintext.size()));
+    open->Add(id, sealed, raw_length);
     stats_.blobs_new++;
-    stats_.bytes_new_raw += plaintext.size();
+    stats_.bytes_new_raw += raw_length;
     stats_.bytes_new_stored += sealed.size();
     if (open->size() >= repo_.config().pack_size) full = std::move(open);
   }
-  if (sealed.capacity() > (16u << 20)) Bytes().swap(sealed);
   if (full) return WritePack(std::move(full));
   return Status::Ok();
 }
@@ -288,23 +318,7 @@ Result<bool> BlobWriter::Save(BlobType type, const crypto::Id& id, ByteSpan plai
 
 Status BlobWriter::AddSealed(BlobType type, const crypto::Id& id, ByteSpan sealed,
                              uint32_t raw_length) {
-  std::unique_ptr<PackBuilder> full;
-  {
-    std::lock_guard lock(mu_);
-    if (!error_.ok()) return error_;
-    if (!reserved_.insert(id).second) return Status::Ok();
-    auto& open = open_[int(type)];
-    if (!open)
-      open = std::make_unique<PackBuilder>(
-          type, repo_.config().pack_size + repo_.config().chunker.max_size + 4096);
-    open->Add(id, sealed, raw_length);
-    stats_.blobs_new++;
-    stats_.bytes_new_raw += raw_length;
-    stats_.bytes_new_stored += sealed.size();
-    if (open->size() >= repo_.config().pack_size) full = std::move(open);
-  }
-  if (full) return WritePack(std::move(full));
-  return Status::Ok();
+  return AddToPack(type, id, sealed, raw_length, true);
 }
 
 Status BlobWriter::WritePack(std::unique_ptr<PackBuilder> pack) {

@@ -28,10 +28,16 @@ struct RepoConfig {
   uint32_t pack_size = 8u << 20;
 };
 
+class Repository;
+
 struct InitOptions {
   int zstd_level = 3;
   uint32_t pack_size = 8u << 20;
   const crypto::KdfParams* kdf = nullptr;  // default: DefaultKdfParams()
+  // `init --copy-params-from`: the new repository takes this repository's id key, chunker
+  // seed and chunker sizes (so equal content gets equal blob ids and chunk boundaries, and
+  // `copy` moves blobs without translating their ids), with an encryption key of its own.
+  const Repository* params_from = nullptr;
 };
 
 class Repository {
@@ -73,6 +79,11 @@ class Repository {
   Status PutNamed(const std::string& name, ByteSpan plaintext, int level, bool exclusive);
   // kNotFound when absent; kCorruption when it does not open under this name.
   Result<Bytes> GetNamed(const std::string& name);
+  // A named object as stored, opened but not decompressed: [u8 compression][payload]. With
+  // PutNamedPayload it moves an object to another repository (another key) without
+  // compressing it again. Errors as GetNamed / PutNamed.
+  Result<Bytes> GetNamedPayload(const std::string& name);
+  Status PutNamedPayload(const std::string& name, ByteSpan payload, bool exclusive);
 
   crypto::Id BlobId(ByteSpan plaintext) const { return crypto::ContentId(key_.id, plaintext); }
   // Reads a blob through the index and verifies it. kNotFound when the index lacks it.
@@ -117,6 +128,10 @@ class BlobWriter {
   void Fail(const Status& s);
   // True when the repository or this writer has the blob.
   bool Known(const crypto::Id& id);
+  // StoreReserved for a blob that is already sealed under this repository's key (its id as
+  // AAD), e.g. by ResealBlob; `raw_length` is its plaintext length.
+  Status StoreReservedSealed(BlobType type, const crypto::Id& id, ByteSpan sealed,
+                             uint32_t raw_length);
   // Repacking: adds a blob that is already sealed (same key, its id as AAD) to a new pack,
   // even though the live index lists it elsewhere. Skips ids this writer already took.
   Status AddSealed(BlobType type, const crypto::Id& id, ByteSpan sealed, uint32_t raw_length);
@@ -128,6 +143,9 @@ class BlobWriter {
   static constexpr size_t kPacksPerIndexFile = 8;
 
  private:
+  // Appends a sealed blob to the open pack of its type; writes the pack when it is full.
+  Status AddToPack(BlobType type, const crypto::Id& id, ByteSpan sealed, uint32_t raw_length,
+                   bool reserve);
   Status WritePack(std::unique_ptr<PackBuilder> pack);
   Status WriteIndex(std::vector<IndexPack> packs);
 

@@ -17,6 +17,7 @@ json Snapshot::ToJson(bool with_id) const {
             {"paths", paths},     {"tree", tree.Hex()},
             {"summary", summary}, {"extra", extra}};
   if (parent) j["parent"] = parent->Hex();
+  if (original) j["original"] = original->Hex();
   if (with_id) {
     j["id"] = id.Hex();
     j["short_id"] = id.Short();
@@ -43,6 +44,12 @@ Result<Snapshot> Snapshot::FromJson(const json& j) {
       if (!crypto::Id::Parse(j.at("parent").get<std::string>(), p))
         return Err(Code::kCorruption, "snapshot: bad parent id");
       s.parent = p;
+    }
+    if (j.contains("original")) {
+      crypto::Id o;
+      if (!crypto::Id::Parse(j.at("original").get<std::string>(), o))
+        return Err(Code::kCorruption, "snapshot: bad original id");
+      s.original = o;
     }
     s.summary = j.value("summary", json::object());
     s.extra = j.value("extra", json::object());

@@ -24,12 +24,20 @@ struct Snapshot {
   std::vector<std::string> paths;
   crypto::Id tree;
   std::optional<crypto::Id> parent;
+  // Set on a copy made by `lifeboat copy`: the id of the snapshot it was first copied from,
+  // kept through copies of copies, so every repository recognises the snapshot as the same.
+  std::optional<crypto::Id> original;
   nlohmann::json summary = nlohmann::json::object();  // counts, sizes, duration
   nlohmann::json extra = nlohmann::json::object();    // kind-specific fields
 
   nlohmann::json ToJson(bool with_id) const;
   static Result<Snapshot> FromJson(const nlohmann::json& j);
 };
+
+// The snapshot's identity across repositories: `original` when it is a copy, else its id.
+inline const crypto::Id& OriginalId(const Snapshot& snap) {
+  return snap.original ? *snap.original : snap.id;
+}
 
 // Sets host (this host's name unless `host` is given) and user (the process's user).
 void SetOrigin(Snapshot& snap, const std::string& host = "");

@@ -2,7 +2,8 @@
 """lifeboat against a real PostgreSQL 15: base backups (full and incremental) taken while a
 reservations workload writes, WAL archived by `lifeboat pg wal-push`, point-in-time restores
 to random targets checked row by row, a tablespace outside the data directory, a second
-timeline, and the bad-input paths (missing WAL, another cluster's WAL, full disk, server
+timeline, a copy into a repository of the secondary region restored with the primary's
+out of reach, and the bad-input paths (missing WAL, another cluster's WAL, full disk, server
 gone, kill -9 of backup and wal-push).
 
 Usage: pg_lifeboat_test.py [CASE ...]   (default: all). LIFEBOAT: the binary to test.
@@ -101,7 +102,7 @@ class Env:
         p = self.run(["--json", "pg", "backup", "--type", kind], cluster=self.primary)
         return json.loads(p.stdout)
 
-    def restore(self, target=None, extra=(), check=True, port=None, repos=()):
+    def restore(self, target=None, extra=(), check=True, port=None, repos=(), env_extra=None):
         """pg restore --start into a fresh directory; returns (proc, pgdata, port, tblspc).
         `repos`: --repo options, in priority order (default: LIFEBOAT_REPO)."""
         parent = ph.make_tempdir("lifeboat-restore-")
@@ -115,7 +116,7 @@ class Env:
             args += ["--target-time", ph.format_pg_timestamp(target)]
         args += list(extra)
         # Restores run as root: lifeboat starts the server as the data directory's owner.
-        p = self.run(args, check=check, as_pg=False, timeout=900)
+        p = self.run(args, check=check, as_pg=False, timeout=900, env_extra=env_extra)
         self.started.append(pgdata)
         return p, pgdata, port, new_tbl
 
@@ -478,6 +479,49 @@ def case_two_repos(env):
         c.psql("SELECT pg_reload_conf()")
 
 
+def case_copy(env):
+    """The secondary region: `copy` base backups and WAL into a repository with a password of
+    its own; with the primary repository out of reach, the copy passes check and wal-verify
+    and restores to a random target, row by row; a second copy copies nothing."""
+    c = env.primary
+    wl = rv.Workload(c, rate=200, seed=SEED + 7).start()
+    time.sleep(0.5)
+    backup = env.backup("full")
+    time.sleep(1.0)
+    log = wl.stop()
+    c.switch_wal_and_wait_archived()
+    repo = os.path.join(env.work, "copy-repo")
+    pw = os.path.join(env.work, "copy-password")
+    with open(pw, "w") as f:
+        f.write("the copy's own password\n")
+    os.chmod(pw, 0o600)
+    ph._chown_postgres(pw)
+    # The copy opens with its password; the primary with its key file, as the source.
+    copy_env = {"LIFEBOAT_REPO": repo, "LIFEBOAT_KEY_FILE": "", "LIFEBOAT_PASSWORD_FILE": pw,
+                "LIFEBOAT_FROM_REPO": env.repo, "LIFEBOAT_FROM_KEY_FILE": env.key}
+    env.run(["init", "--copy-params-from", env.repo], env_extra=copy_env)
+    out = json.loads(env.run(["--json", "copy"], env_extra=copy_env).stdout)
+    assert out["same_id_key"], out
+    assert out["snapshots_copied"] >= 1 and out["wal_files_copied"] > 0, out
+    assert backup["id"] in [s["id"] for s in out["snapshots"]], out
+    again = json.loads(env.run(["--json", "copy"], env_extra=copy_env).stdout)
+    assert again["snapshots_copied"] == 0 and again["wal_files_copied"] == 0, again
+    assert again["bytes_read"] == 0, again
+    hidden = env.repo + ".out-of-reach"
+    os.rename(env.repo, hidden)
+    try:
+        env.run(["check", "--read-data"], env_extra=copy_env)
+        verify = json.loads(env.run(["--json", "pg", "wal-verify"], env_extra=copy_env).stdout)
+        assert verify["ok"], verify
+        stop = dt.datetime.fromisoformat(backup["extra"]["stop_time"].replace("Z", "+00:00")[:26] + "+00:00")
+        target, _ = rv.choose_target(log, not_before=stop, fraction=0.5)
+        p, pgdata, port, _ = env.restore(target, extra=["--no-archive"], env_extra=copy_env)
+        check_state(env, port, log, target, "restored from the copy")
+        env.stop_restored(pgdata)
+    finally:
+        os.rename(hidden, env.repo)
+
+
 def case_wal_expire(env):
     """Forget the older base backups and expire WAL: only WAL before the oldest kept backup
     goes; PITR inside the window pg info reports still works; a target before it is refused
@@ -514,7 +558,7 @@ def case_wal_expire(env):
     env.run(["check", "--read-data"])
 
 
-CASES = [case_pitr, case_delta, case_bad_page, case_archive_broken, case_timeline, case_missing_wal, case_foreign_cluster, case_server_gone,
+CASES = [case_pitr, case_copy, case_delta, case_bad_page, case_archive_broken, case_timeline, case_missing_wal, case_foreign_cluster, case_server_gone,
          case_full_disk, case_kill_backup, case_kill_wal_push, case_two_repos, case_wal_expire]
 
 
