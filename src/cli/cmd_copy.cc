@@ -6,6 +6,8 @@
 #include <memory>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "cli/common.h"
 #include "cli/progress.h"
 #include "pg/base_backup.h"
@@ -68,9 +70,10 @@ int RunCopy(const CopyArgs& a) {
     return Fail(Status(Code::kInvalidArgument, "no source repository given")
                     .WithHint("pass --from REPO (or set LIFEBOAT_FROM_REPO)"));
   std::string to_url = a.to;
-  if (!to_url.empty() && !Globals().repo.empty() && Globals().repo != to_url)
+  const auto& repos = Globals().repos;
+  if (!to_url.empty() && !repos.empty() && (repos.size() > 1 || repos[0] != to_url))
     return Fail(Err(Code::kInvalidArgument, "--to '{}' and --repo '{}' name different targets",
-                    to_url, Globals().repo));
+                    to_url, fmt::join(repos, "', '")));
   if (to_url.empty()) {
     auto url = RepoUrl();
     if (!url.ok())
