@@ -64,5 +64,6 @@ void AddFileCommands(CLI::App& app, Runner& run);
 void AddPgCommands(CLI::App& app, Runner& run);
 void AddStreamCommands(CLI::App& app, Runner& run);
 void AddForgetCommands(CLI::App& app, Runner& run);
+void AddPlanCommands(CLI::App& app, Runner& run);
 
 }  // namespace lb::cli

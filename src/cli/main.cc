@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   AddPgCommands(app, run);
   AddStreamCommands(app, run);
   AddForgetCommands(app, run);
+  AddPlanCommands(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
