@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake ninja-build pkg-config git
-  libssl-dev libzstd-dev nlohmann-json3-dev libfmt-dev libcli11-dev
+  libssl-dev libzstd-dev nlohmann-json3-dev libfmt-dev libcli11-dev libyaml-cpp-dev tzdata
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 postgresql-contrib libpq-dev
   python3 python3-psycopg2 procps psmisc util-linux strace

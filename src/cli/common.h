@@ -94,5 +94,6 @@ void AddPgCommands(CLI::App& app, Runner& run);
 void AddStreamCommands(CLI::App& app, Runner& run);
 void AddForgetCommands(CLI::App& app, Runner& run);
 void AddCopyCommands(CLI::App& app, Runner& run);
+void AddPlanCommands(CLI::App& app, Runner& run);
 
 }  // namespace lb::cli

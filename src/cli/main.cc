@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   AddStreamCommands(app, run);
   AddForgetCommands(app, run);
   AddCopyCommands(app, run);
+  AddPlanCommands(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
