@@ -139,8 +139,10 @@ int RunWalGet(const std::string& name, const std::string& dest, const std::strin
     }
     bool answered_missing = false, found = false;
     Status last_error;
-    for (const auto& url : *urls) {
-      auto r = OpenRepoAt(url, LockMode::kNone, "wal-get");
+    for (size_t i = 0; i < urls->size(); ++i) {
+      const std::string& url = (*urls)[i];
+      // Each repository but the last has a fallback: a server that is gone costs seconds.
+      auto r = OpenRepoAt(url, LockMode::kNone, "wal-get", /*has_fallback=*/i + 1 < urls->size());
       Status s = r.ok() ? pg::GetWal(*r->repo, source, name, dest) : r.status();
       if (s.ok()) {
         found = true;

@@ -102,7 +102,7 @@ Result<OpenedRepo> OpenFirstReachable(LockMode lock, const std::string& purpose,
   LB_ASSIGN_OR_RETURN(auto urls, RepoUrls());
   Status last;
   for (size_t i = 0; i < urls.size(); ++i) {
-    auto r = OpenRepoAt(urls[i], lock, purpose);
+    auto r = OpenRepoAt(urls[i], lock, purpose, /*has_fallback=*/i + 1 < urls.size());
     if (r.ok()) {
       if (i > 0) LogWarning("using repository '{}' (number {} in --repo order)", urls[i], i + 1);
       if (url_out) *url_out = urls[i];
@@ -114,14 +114,15 @@ Result<OpenedRepo> OpenFirstReachable(LockMode lock, const std::string& purpose,
   return last;
 }
 
-Result<OpenedRepo> OpenRepoAt(const std::string& url, LockMode lock, const std::string& purpose) {
+Result<OpenedRepo> OpenRepoAt(const std::string& url, LockMode lock, const std::string& purpose,
+                              bool has_fallback) {
   LB_ASSIGN_OR_RETURN(repo::Secret pw, ReadSecret());
-  return OpenRepoAt(url, pw, lock, purpose);
+  return OpenRepoAt(url, pw, lock, purpose, has_fallback);
 }
 
 Result<OpenedRepo> OpenRepoAt(const std::string& url, const repo::Secret& secret, LockMode lock,
-                              const std::string& purpose) {
-  auto st = storage::OpenStorage(url, false);
+                              const std::string& purpose, bool has_fallback) {
+  auto st = storage::OpenStorage(url, {.create = false, .has_fallback = has_fallback});
   if (!st.ok()) {
     if (st.status().code() == Code::kNotFound)
       return Status(Code::kFailedPrecondition,

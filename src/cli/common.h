@@ -65,15 +65,18 @@ struct OpenedRepo {
 };
 enum class LockMode { kNone, kShared, kExclusive };
 Result<OpenedRepo> OpenRepo(LockMode lock, const std::string& purpose);
-Result<OpenedRepo> OpenRepoAt(const std::string& url, LockMode lock, const std::string& purpose);
+// has_fallback: another repository will be tried if this one cannot be reached, so a server
+// that never answers is given up within seconds (storage::OpenOptions::has_fallback).
+Result<OpenedRepo> OpenRepoAt(const std::string& url, LockMode lock, const std::string& purpose,
+                              bool has_fallback = false);
 // For reading commands given several repositories: opens the first one that opens, warning
-// about each that does not (unreachable, missing, wrong key), in --repo order. `url_out`
-// receives the location opened.
+// about each that does not (unreachable, missing, wrong key), in --repo order; each but the
+// last is opened with has_fallback. `url_out` receives the location opened.
 Result<OpenedRepo> OpenFirstReachable(LockMode lock, const std::string& purpose,
                                       std::string* url_out = nullptr);
 // Opens the repository at `url` with `secret`, then takes the lock.
 Result<OpenedRepo> OpenRepoAt(const std::string& url, const repo::Secret& secret, LockMode lock,
-                              const std::string& purpose);
+                              const std::string& purpose, bool has_fallback = false);
 
 // --from-password-file and --from-key-file on a command that opens a second repository.
 void AddFromSecretOptions(CLI::App& cmd);

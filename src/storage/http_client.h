@@ -45,6 +45,8 @@ struct HttpRequest {
   // out to be dead, and a server may have acted on the first send; on a new connection it
   // never does, so the answer is to this one send (exclusive puts need to know).
   bool fresh_connection = false;
+  // Overrides HttpClientOptions::connect_timeout for this request when set.
+  std::optional<std::chrono::milliseconds> connect_timeout = std::nullopt;
 };
 
 struct HttpResponse {

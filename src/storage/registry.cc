@@ -59,7 +59,8 @@ Result<std::unique_ptr<Storage>> OpenPosix(std::string root, bool create) {
 
 }  // namespace
 
-Result<std::unique_ptr<Storage>> OpenStorage(std::string_view url, bool create) {
+Result<std::unique_ptr<Storage>> OpenStorage(std::string_view url, const OpenOptions& open) {
+  const bool create = open.create;
   if (url.empty()) return Err(Code::kInvalidArgument, "repository url is empty");
 
   const std::optional<std::string_view> scheme = SchemeOf(url);
@@ -88,6 +89,7 @@ Result<std::unique_ptr<Storage>> OpenStorage(std::string_view url, bool create) 
     // that belongs to whoever administers the account, so a missing one is an error that
     // says how to create it.
     LB_ASSIGN_OR_RETURN(S3Options options, S3OptionsFromUrl(url));
+    if (open.has_fallback) UseFallbackRetryPolicy(options.retry);
     LB_ASSIGN_OR_RETURN(std::unique_ptr<S3Storage> s3, S3Storage::Open(std::move(options)));
     return std::unique_ptr<Storage>(std::move(s3));
   }

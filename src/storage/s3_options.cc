@@ -351,6 +351,16 @@ Status ValidateS3Options(const S3Options& o) {
   return Status::Ok();
 }
 
+void UseFallbackRetryPolicy(S3RetryPolicy& policy) {
+  // Three attempts ride out a lost connection or two (backoff waits of at most 0.2 and
+  // 0.4 s); a blackholed server costs one connect timeout.
+  policy.unreached_max_attempts = std::min(policy.unreached_max_attempts, 3);
+  policy.unreached_max_total =
+      std::min(policy.unreached_max_total, std::chrono::milliseconds(2'000));
+  policy.unreached_connect_timeout =
+      std::min(policy.unreached_connect_timeout, std::chrono::milliseconds(3'000));
+}
+
 std::string S3Location(const S3Options& o) {
   return o.prefix.empty() ? fmt::format("s3://{}", o.bucket)
                           : fmt::format("s3://{}/{}", o.bucket, o.prefix);

@@ -36,7 +36,20 @@ struct S3RetryPolicy {
   std::chrono::milliseconds max_delay{20'000};
   // No new attempt starts when this much time has passed since the first one began.
   std::chrono::milliseconds max_total{300'000};
+  // Until the server has given any answer to any request of this S3Storage, a request gets
+  // these instead: at most unreached_max_attempts attempts, none started after
+  // unreached_max_total, each connection attempt cut after unreached_connect_timeout. The
+  // defaults change nothing; a caller with another repository to turn to sets small values
+  // (FallbackRetryPolicy), so that a server that is gone costs seconds, not minutes. Once the
+  // server has answered, a failure is a blip worth the full budget above.
+  int unreached_max_attempts = 8;
+  std::chrono::milliseconds unreached_max_total{300'000};
+  std::chrono::milliseconds unreached_connect_timeout{10'000};
 };
+
+// The budget for a repository that has a fallback (several --repo): a server that answers
+// nothing is given up after 3 attempts, none started after 2 s, 3 s to connect each.
+void UseFallbackRetryPolicy(S3RetryPolicy& policy);
 
 struct S3Options {
   std::string bucket = {};

@@ -186,9 +186,11 @@ Result<S3Storage::Reply> S3Storage::Execute(const Call& call) const {
   const auto start = Clock::now();
   const S3RetryPolicy& retry = options_.retry;
   Status failure;
+  bool answered = false;  // the last failure was an HTTP answer, not a transport failure
   int attempt = 0;
   while (true) {
     ++attempt;
+    const bool reached = reached_.load(std::memory_order_relaxed);
     const std::string amz_date = AmzDate(std::chrono::system_clock::now());
     SigningInput in{.method = call.method,
                     .canonical_uri = path,
@@ -208,6 +210,9 @@ Result<S3Storage::Reply> S3Storage::Execute(const Call& call) const {
                         .body = call.body,
                         .expected_response_bytes = call.expected_response_bytes,
                         .fresh_connection = call.fresh_connection};
+    if (!reached && retry.unreached_connect_timeout < options_.http.connect_timeout) {
+      request.connect_timeout = retry.unreached_connect_timeout;
+    }
     for (const auto& h : call.headers) {
       // Every x-amz-* header must be signed; the others (Range, If-None-Match) need not be.
       (h.first.starts_with("x-amz-") ? in.headers : request.headers).push_back(h);
@@ -216,10 +221,12 @@ Result<S3Storage::Reply> S3Storage::Execute(const Call& call) const {
     request.headers.emplace_back("Authorization", AuthorizationHeader(in, options_.credentials));
 
     Result<HttpResponse> sent = http_->Send(request);
+    answered = sent.ok();
     if (!sent.ok()) {
       if (!sent.status().retryable()) return sent.status().WithContext(what);
       failure = sent.status().WithContext(what);
     } else {
+      reached_.store(true, std::memory_order_relaxed);
       const long status = sent->status;
       std::optional<S3ErrorBody> error_body;
       if (!Ok2xx(status) || call.error_in_ok) error_body = ParseS3Error(AsString(sent->body));
@@ -232,25 +239,41 @@ Result<S3Storage::Reply> S3Storage::Execute(const Call& call) const {
       failure = AsRetryable(ResponseError(call, status, sent->headers, sent->body));
     }
 
+    // A server that has never answered gets the (smaller) unreached budget; one that has
+    // answered, to this request or an earlier one, the full budget.
+    const bool unreached = !reached_.load(std::memory_order_relaxed);
+    const int max_attempts =
+        unreached ? std::min(retry.max_attempts, retry.unreached_max_attempts) : retry.max_attempts;
+    const auto max_total =
+        unreached ? std::min(retry.max_total, retry.unreached_max_total) : retry.max_total;
     const auto elapsed = Clock::now() - start;
     std::chrono::milliseconds sleep{0};
-    if (attempt < retry.max_attempts) {
+    if (attempt < max_attempts) {
       const int64_t cap = std::min<int64_t>(retry.max_delay.count(),
                                             retry.base_delay.count() << std::min(attempt - 1, 20));
       if (cap > 0)
         sleep =
             std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, cap - 1)(Rng()));
     }
-    if (attempt >= retry.max_attempts || elapsed + sleep >= retry.max_total) {
+    if (attempt >= max_attempts || elapsed + sleep >= max_total) {
       const double secs = std::chrono::duration<double>(elapsed).count();
+      std::string hint = failure.hint();
+      if (hint.empty()) {
+        hint = answered ? fmt::format("the S3 server at {} kept failing; try again later",
+                                      options_.endpoint)
+                        : fmt::format(
+                              "the S3 endpoint {} cannot be reached{}; check that the server "
+                              "is up and reachable from this host, and the endpoint",
+                              options_.endpoint, unreached ? " (it never answered)" : "");
+      }
       return Status(failure.code(),
                     fmt::format("{} (gave up after {} attempt{} in {:.1f} s)", failure.message(),
                                 attempt, attempt == 1 ? "" : "s", secs),
                     true)
-          .WithHint(failure.hint());
+          .WithHint(hint);
     }
     LogDebug("s3: {} (attempt {} of {}); retrying in {} ms", failure.message(), attempt,
-             retry.max_attempts, sleep.count());
+             max_attempts, sleep.count());
     std::this_thread::sleep_for(sleep);
   }
 }

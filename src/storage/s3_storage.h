@@ -2,6 +2,7 @@
 // (AWS S3, Ceph RGW, MinIO); object "a/b" is the key "PREFIX/a/b".
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -37,8 +38,10 @@ namespace lb::storage {
 // Retries: transport failures, 5xx but 501, 429, SlowDown, RequestTimeout, conflicting
 // conditional requests and truncated bodies are retried with exponential backoff and full
 // jitter, at most retry.max_attempts times and not after retry.max_total; everything else
-// (400, 403, 404, 412, ...) fails at once. An error after the last attempt says how many
-// there were and stays retryable().
+// (400, 403, 404, 412, ...) fails at once. Until the server has answered anything, the
+// smaller retry.unreached_* budget applies (set by UseFallbackRetryPolicy when another
+// repository can be tried). An error after the last attempt says how many there were,
+// names the endpoint in its hint, and stays retryable().
 // Errors name the operation, the object's s3:// url, the HTTP status and S3's error code:
 // "put 's3://bucket/prefix/data/ab12': HTTP 403 SignatureDoesNotMatch: ...", with a hint for
 // what the user can fix. Credentials never appear in messages or logs.
@@ -101,6 +104,10 @@ class S3Storage final : public Storage {
   const std::string location_;
   const std::string key_prefix_;  // "PREFIX/" or ""
   std::unique_ptr<HttpClient> http_;
+
+  // Whether the server has answered any request (any HTTP status): until then
+  // options_.retry's unreached budget applies.
+  mutable std::atomic<bool> reached_{false};
 
   mutable std::mutex probe_mu_;
   mutable std::optional<bool> conditional_put_works_;  // guarded by probe_mu_

@@ -4,7 +4,10 @@
 // and against a real server (Ceph RGW via tests/s3/rgw.py) when LIFEBOAT_TEST_S3_BUCKET is set.
 #include "storage/s3_storage.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -186,6 +189,90 @@ TEST_F(FakeS3Test, ConnectionResetIsRetried) {
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(*got, B("payload"));
   EXPECT_EQ(server_->CountRequests("GET"), 2u);
+}
+
+TEST_F(FakeS3Test, GivingUpOnAServerThatDoesNotAnswerNamesTheEndpoint) {
+  S3Storage& s3 = Open();
+  server_->AddFault({.times = 100, .kind = FakeS3Server::FaultKind::kReset});
+  auto got = s3.Get("config");
+  EXPECT_EQ(got.status().code(), Code::kUnavailable) << got.status().ToString();
+  EXPECT_TRUE(Contains(got.status().message(), "gave up after 8 attempts"))
+      << got.status().ToString();
+  EXPECT_TRUE(Contains(got.status().hint(), server_->endpoint())) << got.status().ToString();
+  EXPECT_TRUE(Contains(got.status().hint(), "cannot be reached")) << got.status().ToString();
+}
+
+TEST_F(FakeS3Test, AServerThatNeverAnsweredGetsTheFallbackBudget) {
+  // Regression: with several --repo, a primary that was gone cost every wal-get the full
+  // budget (8 attempts, about 13 s on average) before the next repository was tried.
+  S3Options o = Options();
+  o.retry.base_delay = 200ms;  // the real backoff: the budget is a time too
+  o.retry.max_delay = 20'000ms;
+  UseFallbackRetryPolicy(o.retry);
+  S3Storage& s3 = Open(o);
+  server_->AddFault({.times = 100, .kind = FakeS3Server::FaultKind::kReset});
+  const auto start = std::chrono::steady_clock::now();
+  auto got = s3.Get("config");
+  EXPECT_EQ(got.status().code(), Code::kUnavailable) << got.status().ToString();
+  EXPECT_TRUE(Contains(got.status().message(), "gave up after 3 attempts"))
+      << got.status().ToString();
+  EXPECT_TRUE(Contains(got.status().hint(), "never answered")) << got.status().ToString();
+  EXPECT_EQ(server_->CountRequests("GET"), 3u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST_F(FakeS3Test, AServerThatAnsweredOnceGetsTheFullBudget) {
+  S3Options o = Options();
+  UseFallbackRetryPolicy(o.retry);
+  S3Storage& s3 = Open(o);
+  ASSERT_OK(s3.Put("data/x", AsBytes("payload")));  // the server has answered
+  server_->AddFault({.method = "GET", .times = 5, .kind = FakeS3Server::FaultKind::kReset});
+  auto got = s3.Get("data/x");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(server_->CountRequests("GET"), 6u);
+}
+
+TEST_F(FakeS3Test, FallbackBudgetCutsConnectingShort) {
+  S3Options defaults = Options();
+  EXPECT_EQ(defaults.retry.unreached_max_attempts, defaults.retry.max_attempts);
+  EXPECT_EQ(defaults.retry.unreached_max_total, defaults.retry.max_total);
+  EXPECT_EQ(defaults.retry.unreached_connect_timeout, defaults.http.connect_timeout);
+
+  // A listening socket whose accept queue is full completes no further handshake: connecting
+  // hangs until the connect timeout, as with a server whose packets are dropped.
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 0), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {
+    const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    (void)::connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fillers.push_back(c);
+  }
+  std::this_thread::sleep_for(50ms);
+  S3Options o = Options();
+  o.endpoint = fmt::format("http://127.0.0.1:{}", ntohs(addr.sin_port));
+  o.retry.base_delay = 200ms;
+  o.retry.max_delay = 20'000ms;
+  UseFallbackRetryPolicy(o.retry);
+  o.retry.unreached_connect_timeout = 300ms;
+  S3Storage& s3 = Open(o);
+  const auto start = std::chrono::steady_clock::now();
+  auto got = s3.Get("config");
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(got.status().code(), Code::kUnavailable) << got.status().ToString();
+  EXPECT_TRUE(Contains(got.status().message(), "gave up after 3 attempts"))
+      << got.status().ToString();
+  EXPECT_GE(took, 900ms);  // three connect timeouts
+  EXPECT_LT(took, 3s);     // not three of the default 10 s
+  for (int c : fillers) ::close(c);
+  ::close(listener);
 }
 
 TEST_F(FakeS3Test, TruncatedBodyIsRetried) {

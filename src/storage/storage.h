@@ -68,9 +68,20 @@ class Storage {
   virtual Capabilities caps() const = 0;
 };
 
-// Opens the storage named by `url`: a plain path or file:///path → posix; "mem:" → a
-// process-local memory store (tests). Creates nothing; `create` makes a posix root directory.
-// This is the only place that knows every driver.
-Result<std::unique_ptr<Storage>> OpenStorage(std::string_view url, bool create = false);
+struct OpenOptions {
+  bool create = false;  // make a posix root directory that does not exist
+  // Another repository can serve the same requests (several --repo, tried in order): a server
+  // that never answers is given up within seconds rather than after the full retry budget
+  // (s3: UseFallbackRetryPolicy). Drivers that cannot be unreachable ignore it.
+  bool has_fallback = false;
+};
+
+// Opens the storage named by `url`: a plain path or file:///path → posix; "s3://" → the s3
+// driver; "mem:" → a process-local memory store (tests). Creates nothing but, with `create`,
+// a posix root directory. This is the only place that knows every driver.
+Result<std::unique_ptr<Storage>> OpenStorage(std::string_view url, const OpenOptions& options);
+inline Result<std::unique_ptr<Storage>> OpenStorage(std::string_view url, bool create = false) {
+  return OpenStorage(url, OpenOptions{.create = create});
+}
 
 }  // namespace lb::storage
