@@ -693,7 +693,8 @@ Result<ObjectInfo> S3Storage::Stat(std::string_view name) {
   Call call{.op = "stat", .method = "HEAD", .key = key, .display = UrlOf(key)};
   LB_ASSIGN_OR_RETURN(Reply reply, Execute(call));
   const HttpResponse& r = reply.response;
-  if (!Ok2xx(r.status)) return ResponseError(call, r.status, r.headers, r.body);
+  if (r.status == 404) return ResponseError(call, r.status, r.headers, r.body);
+  if (!Ok2xx(r.status)) return HeadRefused(call, r);
   const std::string* length = r.Header("content-length");
   const std::optional<uint64_t> size = length ? ParseU64(*length) : std::nullopt;
   if (!size) return Err(Code::kIo, "stat '{}': the answer has no Content-Length", UrlOf(key));
@@ -702,6 +703,23 @@ Result<ObjectInfo> S3Storage::Stat(std::string_view name) {
     mtime = ParseHttpDate(*modified).value_or(0);
   }
   return ObjectInfo{.name = std::string(name), .size = *size, .mtime_unix = mtime};
+}
+
+// A HEAD answer has no body, so a refusal (403, 400, a redirect) comes without S3's error
+// code, and "wrong secret" cannot be told from "not allowed". The same request as a GET of the
+// first byte carries the code; it costs one request, and only on this failure path. (404 is
+// left alone: it is the common answer for a missing object and needs no explaining.)
+Status S3Storage::HeadRefused(const Call& head, const HttpResponse& refused) const {
+  Call get = head;
+  get.method = "GET";
+  get.headers = {{"Range", "bytes=0-0"}};
+  get.expected_response_bytes = 1;
+  Result<Reply> again = Execute(get);
+  if (again.ok() && again->response.status == refused.status) {
+    const HttpResponse& r = again->response;
+    if (ParseS3Error(AsString(r.body))) return ResponseError(get, r.status, r.headers, r.body);
+  }
+  return ResponseError(head, refused.status, refused.headers, refused.body);
 }
 
 Status S3Storage::List(std::string_view prefix,

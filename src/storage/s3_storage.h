@@ -33,7 +33,9 @@ namespace lb::storage {
 //   caps().atomic_exclusive_put says which.
 // - Get / GetRange: GET, with Range: bytes=a-b. Stat: HEAD. Remove: HEAD then DELETE (S3's
 //   DELETE answers 204 whether or not the key existed). A HEAD answer has no body, so Stat
-//   and Remove in a bucket that does not exist report kNotFound, not the missing bucket.
+//   and Remove in a bucket that does not exist report kNotFound, not the missing bucket; a
+//   HEAD refused otherwise (403, ...) is asked again as a GET of one byte, whose answer
+//   carries S3's error code for the message (a wrong secret, not "access denied").
 // - List: ListObjectsV2, max_keys per page, following continuation tokens.
 // Retries: transport failures, 5xx but 501, 429, SlowDown, RequestTimeout, conflicting
 // conditional requests and truncated bodies are retried with exponential backoff and full
@@ -89,6 +91,9 @@ class S3Storage final : public Storage {
   // The Status for a non-2xx `response` to `call`.
   Status ResponseError(const Call& call, long status, const HttpHeaders& headers,
                        ByteSpan body) const;
+  // The Status for a HEAD `call` refused with `refused` (not 404): asks again with a GET of
+  // one byte to learn S3's error code, which a HEAD answer cannot carry.
+  Status HeadRefused(const Call& head, const HttpResponse& refused) const;
 
   Status PutSingle(std::string_view name, ByteSpan data, bool exclusive);
   Status PutMultipart(std::string_view name, ByteSpan data);

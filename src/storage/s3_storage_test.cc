@@ -404,6 +404,28 @@ TEST_F(FakeS3Test, WrongSecretIsAClearPermissionErrorWithoutSecrets) {
   EXPECT_FALSE(Contains(got.status().ToString(), server_->options().secret_access_key));
 }
 
+TEST_F(FakeS3Test, StatWithAWrongSecretNamesTheS3Code) {
+  // Regression: `init` with a wrong secret said "HTTP 403" and blamed the bucket policy, since
+  // the HEAD of its first Stat carries no error code. A GET of one byte asks again.
+  S3Options o = Options();
+  o.credentials = AwsCredentials(server_->options().access_key_id, "WRONG-secret-value/123");
+  S3Storage& s3 = Open(o);
+  auto info = s3.Stat("config");
+  EXPECT_EQ(info.status().code(), Code::kPermissionDenied);
+  EXPECT_TRUE(Contains(info.status().message(),
+                       "stat 's3://bucket/repo/config': HTTP 403 SignatureDoesNotMatch"))
+      << info.status().ToString();
+  EXPECT_TRUE(Contains(info.status().hint(), "secret access key does not match"))
+      << info.status().ToString();
+  EXPECT_FALSE(Contains(info.status().ToString(), "WRONG-secret-value/123"));
+  EXPECT_EQ(server_->CountRequests("HEAD"), 1u);
+  EXPECT_EQ(server_->CountRequests("GET"), 1u);
+  // A missing object is not asked about twice.
+  S3Storage& good = Open();
+  EXPECT_EQ(good.Stat("data/missing").status().code(), Code::kNotFound);
+  EXPECT_EQ(server_->CountRequests("GET"), 1u);
+}
+
 TEST_F(FakeS3Test, MissingBucketSaysSo) {
   S3Options o = Options();
   o.bucket = "no-such-bucket";
