@@ -1,6 +1,8 @@
 #include "pg/pg_restore.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -10,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "pg/base_backup.h"
@@ -153,23 +156,68 @@ std::string BinDir(int version) {
   return "";  // rely on PATH
 }
 
-// Runs a command as `uid` (when root) and waits for it; returns its exit status.
+// Runs a command as `uid` (when root) and waits for it; returns its exit status. As another
+// user it runs the way `runuser -u USER` would: with that user's supplementary groups (not
+// root's) and HOME, USER and LOGNAME set to that user's. The server and its restore_command
+// inherit them: with root's HOME, an s3 restore_command running as postgres failed on every
+// WAL file reading the AWS config file in root's home ("Permission denied").
 int RunAs(const std::vector<std::string>& argv, uid_t uid, gid_t gid) {
+  const bool switch_user = geteuid() == 0 && uid != 0;
+  // Everything the child needs is prepared here: after fork in a threaded process only
+  // async-signal-safe calls are allowed, and user, group and environment lookups are not.
+  std::vector<gid_t> groups;
+  std::vector<std::string> env;
+  std::string name, home;
+  if (switch_user) {
+    std::vector<char> buf(16384);
+    passwd pw{};
+    passwd* found = nullptr;
+    if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+      name = found->pw_name;
+      home = found->pw_dir;
+      int n = 64;
+      groups.resize(n);
+      if (getgrouplist(name.c_str(), gid, groups.data(), &n) < 0) {
+        groups.resize(n);
+        if (getgrouplist(name.c_str(), gid, groups.data(), &n) < 0) n = 0;
+      }
+      groups.resize(n);
+    }
+  }
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view kv(*e);
+    if (switch_user &&
+        (kv.starts_with("HOME=") || kv.starts_with("USER=") || kv.starts_with("LOGNAME="))) {
+      continue;
+    }
+    env.emplace_back(kv);
+  }
+  if (!name.empty()) {
+    env.push_back("HOME=" + home);
+    env.push_back("USER=" + name);
+    env.push_back("LOGNAME=" + name);
+  }
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
   pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) {
-    if (geteuid() == 0 && uid != 0) {
-      if (setgid(gid) != 0 || setuid(uid) != 0) _exit(126);
+    if (switch_user) {
+      if (setgroups(groups.size(), groups.data()) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+        _exit(126);
+      }
     }
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
     int devnull = ::open("/dev/null", O_RDWR);
     if (devnull >= 0) {
       dup2(devnull, 0);
       dup2(devnull, 1);
     }
-    execvp(args[0], args.data());
+    execvpe(args[0], args.data(), envp.data());
     _exit(127);
   }
   int status = 0;
