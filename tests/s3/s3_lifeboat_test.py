@@ -47,6 +47,7 @@ import sys
 import threading
 import time
 import traceback
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -214,7 +215,7 @@ class Lab:
         conn.close()
         return c
 
-    def pg_restore(self, repos, target, secret_args, timeout=600, label="pg restore"):
+    def pg_restore(self, repos, target, secret_args, timeout=600, label="pg restore", env=None):
         """pg restore --start of `target` into a fresh directory, as root (the server runs as
         postgres); returns (proc, pgdata, port)."""
         parent = ph.make_tempdir("lifeboat-s3restore-")
@@ -228,7 +229,7 @@ class Lab:
         # Stopped by the harness's watchdog too if this process dies.
         ph._watch("+pg", pgdata)
         self.restored.append(pgdata)
-        p = self.lb(args, timeout=timeout, label=label)
+        p = self.lb(args, timeout=timeout, label=label, env=env)
         for f in ("lifeboat-recovery.log", "postgresql.auto.conf"):
             self.logs.append(os.path.join(pgdata, f))
         return p, pgdata, port
@@ -337,7 +338,10 @@ def compare(src, restored_root):
 
 
 def assert_injected(px, min_kinds, what):
-    st = px.stats()
+    """Asks the proxy's control endpoint (GET /stats) what it injected: a run that injected
+    nothing proves nothing."""
+    with urllib.request.urlopen(px.control_url + "/stats", timeout=10) as r:
+        st = json.loads(r.read())
     kinds = {k: n for k, n in st["faults"].items() if n}
     total = sum(kinds.values())
     info(f"{what}: {st['requests']} requests, {total} faults {json.dumps(kinds, sort_keys=True)}")
@@ -708,14 +712,29 @@ def case_failover(lab):
         results = {}
         seg = last["secondary"]
         spool = ph.make_tempdir("lifeboat-s3walget-")
-        for name, repos in (("secondary", [secondary]), ("primary, secondary",
-                                                         [primary, secondary])):
+        # From the secondary alone the way an operator in the other region would: keys in
+        # the environment, lifeboat run as root with root's (unreadable to postgres) HOME.
+        # The server and its restore_command run as postgres with postgres's HOME and groups.
+        home = ph.make_tempdir("lifeboat-s3home-", for_postgres=False)
+        operator = {"AWS_SHARED_CREDENTIALS_FILE": "", "AWS_CONFIG_FILE": "", "HOME": home,
+                    "AWS_ACCESS_KEY_ID": gb.access_key, "AWS_SECRET_ACCESS_KEY": gb.secret_key}
+        secondary_by_env = s3url("region-b", "pg", gb.endpoint)
+        for name, repos, env in (("secondary", [secondary_by_env], operator),
+                                 ("primary, secondary", [primary, secondary], None)):
             target, _ = rv.choose_target(log, not_before=stop_full, fraction=rng.random())
-            p, pgdata, port = lab.pg_restore(repos, target, ["--key-file", key],
+            p, pgdata, port = lab.pg_restore(repos, target, ["--key-file", key], env=env,
                                              label=f"pg restore from {name}")
             if len(repos) > 1:
                 assert "trying the next repository" in p.stderr, p.stderr
             lab.check_rows(port, log, target, f"PITR from {name}")
+            if os.geteuid() == 0:
+                with open(os.path.join(pgdata, "postmaster.pid")) as f:
+                    pid = int(f.readline())
+                with open(f"/proc/{pid}/status") as f:
+                    groups = [ln.split()[1:] for ln in f if ln.startswith("Groups:")][0]
+                pg_gid = ph._pg_ids()[1]
+                want = set(os.getgrouplist(ph.PG_USER, pg_gid))
+                assert set(map(int, groups)) == want, f"server groups {groups}, not {want}"
             with open(os.path.join(pgdata, "lifeboat-recovery.log"), errors="replace") as f:
                 # restore_command's warning for each WAL file the primary could not serve
                 fallbacks = len(re.findall(r"warning: wal-get '[^']*' from 's3://region-a/",
@@ -728,7 +747,7 @@ def case_failover(lab):
                 g_args = [a for r in repos for a in ("--repo", r)] + [
                     "--key-file", key, "pg", "wal-get", "--prefetch", "0", seg,
                     os.path.join(spool, f"seg-{i}")]
-                gp = lab.lb(g_args, label=f"wal-get from {name}")
+                gp = lab.lb(g_args, env=env, label=f"wal-get from {name}")
                 gets.append(gp.seconds)
             results[name] = {"pitr_s": round(p.seconds, 1),
                              "wal_get_s": round(sum(gets) / len(gets), 2),
