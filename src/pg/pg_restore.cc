@@ -353,8 +353,16 @@ Result<PgRestoreResult> RestoreCluster(repo::Repository& repo, const PgRestoreOp
   int rc = RunAs({pg_ctl, "-D", opts.pgdata, "-l", log, "-o", server_opts, "-W", "start"}, uid, gid);
   if (rc != 0) return Err(Code::kUnavailable, "pg_ctl start failed (exit {}); see '{}'", rc, log);
   res.started = true;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opts.start_timeout_seconds);
+  const auto started = std::chrono::steady_clock::now();
+  auto deadline = started + std::chrono::seconds(opts.start_timeout_seconds);
+  // pg_ctl -W returns before the postmaster has written its pid file: a server that is gone
+  // counts only once it was seen, or when it never showed up at all.
+  bool seen_running = false;
   while (true) {
+    // Looked at before the log, so that a server which said it was ready and then went away
+    // counts as ready.
+    const bool alive = PidAlive(opts.pgdata + "/postmaster.pid");
+    seen_running = seen_running || alive;
     std::ifstream in(log);
     std::string line;
     bool ready = false, stopped = false;
@@ -373,12 +381,20 @@ Result<PgRestoreResult> RestoreCluster(repo::Repository& repo, const PgRestoreOp
       if (line.find("FATAL:") != std::string::npos || line.find("PANIC:") != std::string::npos)
         fatal = line.substr(line.find(line.find("FATAL:") != std::string::npos ? "FATAL:" : "PANIC:"));
     }
-    if (!fatal.empty() && !PidAlive(opts.pgdata + "/postmaster.pid"))
+    if (!fatal.empty() && !alive)
       return Status(Code::kFailedPrecondition, "recovery failed: " + fatal)
           .WithHint(fmt::format("the server log is '{}'; a missing WAL segment shows as "
                                 "'recovery ended before configured recovery target was reached'",
                                 log));
     if (ready || (stopped && opts.target_action == "shutdown")) break;
+    // Stopped from outside (pg_ctl stop, a signal, the OOM killer) before recovery finished:
+    // nothing will finish it, so waiting out the hour would only hide that.
+    if (!alive && (seen_running || std::chrono::steady_clock::now() - started >
+                                       std::chrono::seconds(60)))
+      return Status(Code::kFailedPrecondition,
+                    fmt::format("the server {} before recovery finished",
+                                seen_running ? "stopped" : "did not start"))
+          .WithHint(fmt::format("see the server log '{}'", log));
     if (std::chrono::steady_clock::now() > deadline)
       return Err(Code::kUnavailable, "recovery did not finish within {} s; see '{}'",
                  opts.start_timeout_seconds, log);

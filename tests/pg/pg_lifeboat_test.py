@@ -4,7 +4,7 @@ reservations workload writes, WAL archived by `lifeboat pg wal-push`, point-in-t
 to random targets checked row by row, a tablespace outside the data directory, a second
 timeline, a copy into a repository of the secondary region restored with the primary's
 out of reach, and the bad-input paths (missing WAL, another cluster's WAL, full disk, server
-gone, kill -9 of backup and wal-push).
+gone, the restored server stopped during recovery, kill -9 of backup and wal-push).
 
 Usage: pg_lifeboat_test.py [CASE ...]   (default: all). LIFEBOAT: the binary to test.
 Ends with "N passed, N failed" and exits non-zero on any failure.
@@ -310,6 +310,42 @@ def case_full_disk(env):
         subprocess.run(["umount", "-l", mnt])
 
 
+def case_stopped_during_recovery(env):
+    """The server pg restore --start started is killed before recovery finished: pg restore
+    says so at once (it used to wait for the hour its timeout allows)."""
+    if not json.loads(env.run(["--json", "pg", "info"]).stdout)["backups"]:
+        env.backup("full")
+    parent = ph.make_tempdir("lifeboat-restore-")
+    pgdata = os.path.join(parent, "data")
+    env.started.append(pgdata)
+    env_vars = env.base_env()
+    # A restore_command that keeps recovery waiting long enough to stop the server under it.
+    cmd = [env.lb, "pg", "restore", "--pgdata", pgdata, "--start", "--port", str(ph.free_port()),
+           "--no-archive", "--tablespace-map", f"{env.tblspc}={parent}/tblspc",
+           "--restore-command", "sleep 30; false"]
+    proc = subprocess.Popen(cmd, env=env_vars, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd="/")
+    try:
+        deadline = time.time() + 120
+        while not os.path.exists(os.path.join(pgdata, "postmaster.pid")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline, "the server did not start"
+            time.sleep(0.1)
+        time.sleep(1.0)
+        # As the OOM killer would: no line in the server log says what happened.
+        with open(os.path.join(pgdata, "postmaster.pid")) as f:
+            os.kill(int(f.readline()), signal.SIGKILL)
+        t0 = time.time()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 7, (proc.returncode, err)
+    assert "the server stopped before recovery finished" in err, err
+    assert time.time() - t0 < 10, f"{time.time() - t0:.1f} s to notice"
+
+
 def case_kill_backup(env):
     """kill -9 of a running pg backup: nothing half-done is listed, check passes, the next
     backup works and the cluster is not left in backup mode."""
@@ -559,7 +595,7 @@ def case_wal_expire(env):
 
 
 CASES = [case_pitr, case_copy, case_delta, case_bad_page, case_archive_broken, case_timeline, case_missing_wal, case_foreign_cluster, case_server_gone,
-         case_full_disk, case_kill_backup, case_kill_wal_push, case_two_repos, case_wal_expire]
+         case_full_disk, case_stopped_during_recovery, case_kill_backup, case_kill_wal_push, case_two_repos, case_wal_expire]
 
 
 def main():
