@@ -22,8 +22,10 @@ Cases:
                proxy), secondary on gateway B made with init --copy-params-from; the cluster
                archives to the primary; `copy` runs in a loop while the workload writes, then
                once more; the primary goes away (proxy down and gateway killed); PITR from the
-               secondary alone and with --repo primary --repo secondary (the fallback), both
-               row by row; the fallback's cost per wal-get is measured; the secondary passes
+               secondary alone (keys in the environment, lifeboat as root with a HOME the
+               server cannot enter: the server must run with postgres's HOME and groups) and
+               with --repo primary --repo secondary (the fallback), both row by row; the
+               fallback's cost per wal-get is measured and bounded; the secondary passes
                check --read-data and pg wal-verify.
 After the cases: no secret (S3 secret keys, the wrong secret, repository passwords and key
 files) appears in any output of lifeboat, any server log or any restored configuration.
@@ -77,6 +79,7 @@ FALLBACK_BOUND_S = 5.0
 
 def info(msg):
     print(f"INFO {msg}", flush=True)
+
 
 
 def parse_time(s):
@@ -186,6 +189,9 @@ class Lab:
         cmd = [self.bin] + [str(a) for a in args]
         if as_pg and os.geteuid() == 0:
             cmd = ["runuser", "-u", "postgres", "--"] + cmd
+        # SIGTERM when the thread that started it ends: no lifeboat outlives this test,
+        # however the test stops.
+        cmd = ["setpriv", "--pdeathsig", "TERM", "--"] + cmd
         t0 = time.monotonic()
         p = subprocess.run(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=timeout, cwd="/")
