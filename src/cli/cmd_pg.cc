@@ -46,7 +46,7 @@ struct PgBackupArgs {
 int RunPgBackup(const PgBackupArgs& a) {
   if (a.type != "full" && a.type != "incr")
     return Fail(Err(Code::kInvalidArgument, "--type must be full or incr, not '{}'", a.type));
-  auto r = OpenRepo(LockMode::kShared, "pg backup");
+  auto r = OpenBackupTarget(LockMode::kShared, "pg backup");
   if (!r.ok()) return Fail(r.status());
   pg::BaseBackupOptions opts;
   opts.conninfo = a.dbname;
@@ -65,6 +65,7 @@ int RunPgBackup(const PgBackupArgs& a) {
   if (!res.ok()) return Fail(res.status().WithContext("pg backup failed"));
   for (const auto& b : res->bad_pages) std::fprintf(stderr, "warning: bad page: %s\n", b.c_str());
   const auto& s = res->snapshot;
+  const int copied = CopyToOtherRepos(*r->repo, s);
   if (Globals().json) {
     json j = s.ToJson(true);
     j["bad_pages"] = res->bad_pages;
@@ -87,7 +88,7 @@ int RunPgBackup(const PgBackupArgs& a) {
                  res->bad_pages.size());
     return ExitCodeFor(Code::kCorruption);
   }
-  return 0;
+  return copied;
 }
 
 // Pushes to every repository; succeeds only when all have the file, so PostgreSQL keeps

@@ -97,6 +97,14 @@ Result<OpenedRepo> OpenRepo(LockMode lock, const std::string& purpose) {
   return OpenRepoAt(url, lock, purpose);
 }
 
+Result<OpenedRepo> OpenBackupTarget(LockMode lock, const std::string& purpose) {
+  LB_ASSIGN_OR_RETURN(auto urls, RepoUrls());
+  auto r = OpenRepoAt(urls[0], lock, purpose);
+  if (!r.ok() && urls.size() > 1)
+    return r.status().WithContext(fmt::format("repository '{}'", urls[0]));
+  return r;
+}
+
 Result<OpenedRepo> OpenFirstReachable(LockMode lock, const std::string& purpose,
                                       std::string* url_out) {
   LB_ASSIGN_OR_RETURN(auto urls, RepoUrls());

@@ -11,6 +11,7 @@
 
 #include "repo/lock.h"
 #include "repo/repository.h"
+#include "repo/snapshot.h"
 
 namespace lb::cli {
 
@@ -66,6 +67,14 @@ struct OpenedRepo {
 enum class LockMode { kNone, kShared, kExclusive };
 Result<OpenedRepo> OpenRepo(LockMode lock, const std::string& purpose);
 Result<OpenedRepo> OpenRepoAt(const std::string& url, LockMode lock, const std::string& purpose);
+// For backups: the first repository of --repo (the one the backup writes; the others receive a
+// copy afterwards, see CopyToOtherRepos).
+Result<OpenedRepo> OpenBackupTarget(LockMode lock, const std::string& purpose);
+// After a backup committed `snapshot` to `first` (opened by OpenBackupTarget, lock held):
+// copies it into every other --repo, in order, with its WAL for a PostgreSQL base backup.
+// Returns 0, or the exit code of the first copy that failed (the error is printed, naming
+// the repository and the `lifeboat copy` command that catches up later).
+int CopyToOtherRepos(repo::Repository& first, const repo::Snapshot& snapshot);
 // For reading commands given several repositories: opens the first one that opens, warning
 // about each that does not (unreachable, missing, wrong key), in --repo order. `url_out`
 // receives the location opened.

@@ -236,6 +236,21 @@ case_several_repos() {
   $COMPARE "$T/src" "$T/restore$T/src" || fail "restore from the second repository differs"
   expect_rc 2 lb --repo "$T/repo" --repo "$T/repo2" check
   grep -q "works on one repository" "$T/err" || fail "check took two repositories silently"
+  # A backup given two repositories writes the first and copies into the second.
+  echo "changed" >>"$T/src/sub/small1"
+  expect_rc 0 lb --json --repo "$T/repo" --repo "$T/repo2" backup files "$T/src"
+  local id
+  id=$(json_get "$T/out" 'd["id"]')
+  expect_rc 0 lb --json --repo "$T/repo2" snapshots
+  [[ $(json_get "$T/out" '[s.get("original") for s in d].count("'"$id"'")') == 1 ]] ||
+    fail "the second repository has no copy of snapshot $id"
+  expect_rc 0 lb --repo "$T/repo2" restore latest --target "$T/restore3"
+  $COMPARE "$T/src" "$T/restore3$T/src" || fail "the copied snapshot restores differently"
+  expect_rc 0 lb --repo "$T/repo2" check --read-data
+  # The second one unreachable: the backup is stored in the first, the command says what to
+  # run later and fails.
+  expect_rc 7 lb --repo "$T/repo" --repo "$T/gone" backup files "$T/src"
+  grep -q "lifeboat copy --from $T/repo --to $T/gone" "$T/err" || fail "no catch-up hint"
   expect_rc 7 lb --repo "$T/gone" --repo "$T/gone2" restore latest --target "$T/restore2"
   grep -q "gone2" "$T/err" || fail "the last error does not name the repository"
 }

@@ -438,9 +438,9 @@ def case_archive_broken(env):
 
 
 def case_two_repos(env):
-    """wal-push with --repo given twice writes every segment to both repositories; with the
-    first one gone, a PITR falls back to the second for the base backup and for every WAL
-    file, and matches row by row."""
+    """wal-push and pg backup with --repo given twice write every segment and the base backup
+    to both repositories; with the first one gone, a PITR falls back to the second for the
+    base backup and for every WAL file, and matches row by row."""
     c = env.primary
     second = os.path.join(env.work, "repo2")
     env.run(["--repo", second, "init"])
@@ -451,8 +451,9 @@ def case_two_repos(env):
     try:
         wl = rv.Workload(c, rate=200, seed=SEED + 6).start()
         time.sleep(0.5)
-        b = json.loads(env.run(["--repo", second, "--json", "pg", "backup", "--type", "full"],
-                               cluster=c).stdout)
+        # Written to the first repository and copied (with its WAL) into the second.
+        b = json.loads(env.run(["--repo", env.repo, "--repo", second, "--json", "pg", "backup",
+                                "--type", "full"], cluster=c).stdout)
         time.sleep(1.0)
         log = wl.stop()
         c.switch_wal_and_wait_archived()
