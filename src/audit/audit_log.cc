@@ -30,12 +30,20 @@ std::string ValidUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
-    size_t len = 0;
-    uint32_t min = 0;
-    if (c < 0x80) len = 1;
-    else if ((c & 0xE0) == 0xC0) len = 2, min = 0x80;
-    else if ((c & 0xF0) == 0xE0) len = 3, min = 0x800;
-    else if ((c & 0xF8) == 0xF0) len = 4, min = 0x10000;
+    size_t len = 0;      // of the sequence c starts; 0: c cannot start one
+    uint32_t min = 0;    // the smallest code point that needs `len` bytes (no overlong forms)
+    if (c < 0x80) {
+      len = 1;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      min = 0x10000;
+    }
     bool ok = len > 0 && i + len <= s.size();
     uint32_t cp = len == 1 ? c : c & (0x7F >> len);
     for (size_t k = 1; ok && k < len; ++k) {

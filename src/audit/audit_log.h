@@ -120,7 +120,7 @@ class AuditLog {
   Result<AppendedRecord> AppendLocked(const Event& e);
 
   std::string path_;
-  int fd_;
+  int fd_;  // O_APPEND; appends through it are guarded by mu_
   std::optional<ChainKey> key_;
   std::mutex mu_;  // one append at a time within the process; flock orders the processes
 };

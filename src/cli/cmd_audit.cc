@@ -166,7 +166,9 @@ int RunAuditShow(const std::string& given, size_t last) {
     const json& r = *l.record;
     std::string time = Str(r, "time");
     if (time.size() >= 19) time = time.substr(0, 19).replace(10, 1, " ");
-    double secs = r.value("duration_ms", 0.0) / 1000.0;
+    // Records are shown as they are, edited ones too: no member is trusted to have its type.
+    auto ms = r.find("duration_ms");
+    double secs = ms != r.end() && ms->is_number() ? ms->get<double>() / 1000.0 : 0.0;
     std::printf("%-6s  %-19s  %-24s  %-16s  %-5s  %-9s  %s\n", Str(r, "seq").c_str(),
                 time.c_str(), (Str(r, "user") + "@" + Str(r, "host")).c_str(),
                 Str(r, "operation").c_str(), Str(r, "exit_code").c_str(),
