@@ -410,6 +410,21 @@ TEST_F(AuditTest, HugeCommandLineIsCut) {
   EXPECT_FALSE(Verify().problem);
 }
 
+TEST_F(AuditTest, BytesThatAreNotUtf8AreEscaped) {
+  Event e = Ev(1);
+  e.argv = {"lifeboat", "backup", "files", "/srv/bad\xff\xfename", "/srv/caf\xc3\xa9",
+            "/srv/overlong\xc0\xaf"};
+  auto log = AuditLog::Open(path_);
+  ASSERT_TRUE(log.ok());
+  auto r = (*log)->Append(e);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  json j = json::parse(r->line);
+  EXPECT_EQ(j["argv"][3], "/srv/bad\\xff\\xfename");
+  EXPECT_EQ(j["argv"][4], "/srv/caf\xc3\xa9");
+  EXPECT_EQ(j["argv"][5], "/srv/overlong\\xc0\\xaf");
+  EXPECT_FALSE(Verify().problem);
+}
+
 TEST_F(AuditTest, ReadLogKeepsTheLastLines) {
   AppendN(5);
   auto all = ReadLog(path_);
