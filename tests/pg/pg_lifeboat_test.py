@@ -193,6 +193,9 @@ def case_pitr(env):
         assert out["started"] and out["total_seconds"] > 0, out
         assert "recovery stopping" in out["recovery_point"], out
         check_state(env, port, log, t, f"target {i + 1}")
+        with open(os.path.join(pgdata, "postgresql.auto.conf")) as f:
+            conf = f.read()
+        assert "--audit-log" in conf and env.audit_log in conf, "restore_command lacks the audit log"
         assert os.path.exists(os.path.join(pgdata, "lifeboat-spool", ".lock")), "no WAL prefetch ran"
         conn = env.connect_restored(port)
         with conn.cursor() as cur:
