@@ -463,7 +463,8 @@ def case_two_repos(env):
     c = env.primary
     second = os.path.join(env.work, "repo2")
     env.run(["--repo", second, "init"])
-    both = (f"LIFEBOAT_CACHE_DIR={env.cache} {env.lb} --repo {env.repo} --repo {second} "
+    both = (f"LIFEBOAT_CACHE_DIR={env.cache} LIFEBOAT_AUDIT_LOG={env.audit_log} "
+            f"{env.lb} --repo {env.repo} --repo {second} "
             f"--key-file {env.key} pg wal-push --source main %p")
     c.psql(f"ALTER SYSTEM SET archive_command = '{both}'")
     c.psql("SELECT pg_reload_conf()")
