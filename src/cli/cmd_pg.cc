@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "cli/audit_hook.h"
 #include "cli/common.h"
 #include "cli/progress.h"
 #include "pg/archive_report.h"
@@ -237,7 +238,15 @@ Result<std::string> RestoreCommand(const std::string& source) {
                   "LIFEBOAT_PASSWORD")
         .WithHint("use LIFEBOAT_KEY_FILE (fastest: 'lifeboat key add --generate-key-file F') "
                   "or LIFEBOAT_PASSWORD_FILE, readable by the database user");
-  return fmt::format("{} {} {} pg wal-get --source {}", q(self), repos, secret, q(source));
+  // wal-get is audited: its records go to the same log, keyed the same way, as this
+  // restore's, unless the log is only the default (then each account uses its own).
+  std::string audit;
+  const AuditSettings as = EffectiveAuditSettings();
+  if (as.log_given) audit += " --audit-log " + q(as.log);
+  if (!as.key_file.empty()) audit += " --audit-key-file " + q(as.key_file);
+  if (as.required) audit += " --audit-required";
+  return fmt::format("{} {} {}{} pg wal-get --source {}", q(self), repos, secret, audit,
+                     q(source));
 }
 
 int RunPgRestore(const PgRestoreArgs& a) {

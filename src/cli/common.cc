@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -17,6 +18,29 @@ GlobalOptions& Globals() {
   static GlobalOptions g;
   return g;
 }
+
+namespace {
+
+std::vector<std::string>& MutableSecretsRead() {
+  static std::vector<std::string> secrets;
+  return secrets;
+}
+
+std::vector<OpenedRepository>& MutableOpenedRepositories() {
+  static std::vector<OpenedRepository> opened;
+  return opened;
+}
+
+Status& MutableLastFailure() {
+  static Status last;
+  return last;
+}
+
+}  // namespace
+
+const std::vector<std::string>& SecretsRead() { return MutableSecretsRead(); }
+const std::vector<OpenedRepository>& OpenedRepositories() { return MutableOpenedRepositories(); }
+const Status& LastFailure() { return MutableLastFailure(); }
 
 Result<std::vector<std::string>> RepoUrls() {
   if (!Globals().repos.empty()) return Globals().repos;
@@ -46,6 +70,7 @@ Result<std::string> ReadPasswordFile(const std::string& path) {
   if (!pw.empty() && pw.back() == '\n') pw.pop_back();
   if (!pw.empty() && pw.back() == '\r') pw.pop_back();
   if (pw.empty()) return Err(Code::kInvalidArgument, "password file '{}' is empty", path);
+  MutableSecretsRead().push_back(pw);
   return pw;
 }
 
@@ -70,7 +95,10 @@ const char* Env(const std::string& name) {
 Result<std::string> ReadPassword(const SecretSources& src) {
   if (!src.password_file.empty()) return ReadPasswordFile(src.password_file);
   if (const char* f = Env(src.password_file_env)) return ReadPasswordFile(f);
-  if (const char* p = Env(src.password_env)) return std::string(p);
+  if (const char* p = Env(src.password_env)) {
+    MutableSecretsRead().emplace_back(p);
+    return std::string(p);
+  }
   return Status(Code::kInvalidArgument, "no password given")
       .WithHint(fmt::format("set {} or {} (or pass {} FILE / {} FILE, or set {})",
                             src.password_file_env, src.key_file_env, src.password_file_option,
@@ -139,6 +167,10 @@ Result<OpenedRepo> OpenRepoAt(const std::string& url, const repo::Secret& secret
   }
   OpenedRepo out;
   LB_ASSIGN_OR_RETURN(out.repo, repo::Repository::Open(std::move(*st), secret));
+  auto& opened = MutableOpenedRepositories();
+  auto same = std::find_if(opened.begin(), opened.end(), [&](const auto& o) { return o.url == url; });
+  if (same != opened.end()) same->repo = out.repo;
+  else opened.push_back({url, out.repo});
   if (lock != LockMode::kNone) {
     LB_ASSIGN_OR_RETURN(out.lock, repo::RepoLock::Acquire(out.repo->storage(),
                                                           lock == LockMode::kExclusive, purpose));
@@ -163,6 +195,7 @@ Status FromRepoError(const Status& s, std::string_view what) {
 }
 
 int Fail(const Status& s) {
+  MutableLastFailure() = s;
   std::string text = s.ToString();
   size_t nl = text.find('\n');
   std::fprintf(stderr, "error: %s\n", text.substr(0, nl).c_str());

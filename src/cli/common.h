@@ -26,6 +26,10 @@ struct GlobalOptions {
   bool quiet = false;
   int verbose = 0;
   size_t threads = 0;
+  // The audit trail (cli/audit_hook.h): flag, else LIFEBOAT_AUDIT_*, else the plan file.
+  std::string audit_log;        // --audit-log FILE
+  std::string audit_key_file;   // --audit-key-file FILE
+  bool audit_required = false;  // --audit-required
 };
 
 GlobalOptions& Globals();
@@ -59,9 +63,14 @@ inline Result<repo::Secret> ReadSecret() { return ReadSecret(RepoSecretSources()
 Result<std::string> ReadPassword(const SecretSources& src);
 inline Result<std::string> ReadPassword() { return ReadPassword(RepoSecretSources()); }
 Result<std::string> ReadPasswordFile(const std::string& path);
+// Every secret value this process has read (password and key files, LIFEBOAT_PASSWORD), so
+// that the audit record can redact them wherever they turn up.
+const std::vector<std::string>& SecretsRead();
 
 struct OpenedRepo {
-  std::unique_ptr<repo::Repository> repo;
+  // Shared with OpenedRepositories(): the audit hook copies the command's record into the
+  // repository after the command has returned and let go of its OpenedRepo.
+  std::shared_ptr<repo::Repository> repo;
   std::unique_ptr<repo::RepoLock> lock;  // released before repo
 };
 enum class LockMode { kNone, kShared, kExclusive };
@@ -90,8 +99,19 @@ void AddFromSecretOptions(CLI::App& cmd);
 // repository it concerns, and a wrong key hints at that repository's secret options.
 Status FromRepoError(const Status& s, std::string_view what);
 
+// The repositories this process opened with OpenRepoAt, one entry per url (the latest
+// opening), in the order first opened. Not thread-safe: commands open repositories from
+// their main thread.
+struct OpenedRepository {
+  std::string url;
+  std::shared_ptr<repo::Repository> repo;
+};
+const std::vector<OpenedRepository>& OpenedRepositories();
+
 // Prints "error: ..." (and the hint) and returns the exit code for the status.
 int Fail(const Status& s);
+// The status last given to Fail (ok when none): what the audit record gives as the result.
+const Status& LastFailure();
 bool ProgressWanted();
 void PrintJson(const nlohmann::json& j);
 
@@ -104,5 +124,6 @@ void AddStreamCommands(CLI::App& app, Runner& run);
 void AddForgetCommands(CLI::App& app, Runner& run);
 void AddCopyCommands(CLI::App& app, Runner& run);
 void AddPlanCommands(CLI::App& app, Runner& run);
+void AddAuditCommands(CLI::App& app, Runner& run);
 
 }  // namespace lb::cli

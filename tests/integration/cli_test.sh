@@ -27,6 +27,8 @@ trap cleanup EXIT
 # Every case starts from the same environment; nothing of the caller's leaks in.
 unset LIFEBOAT_PASSWORD LIFEBOAT_NEW_PASSWORD_FILE LIFEBOAT_REPO LIFEBOAT_PASSWORD_FILE
 export LIFEBOAT_TEST_FAST_KDF=1
+# Audit records of every case go here, not into the audit log of whoever runs the tests.
+export LIFEBOAT_AUDIT_LOG=$WORK/audit.log
 
 # ---- helpers (used inside a case; T is the case's directory) ----
 
