@@ -69,6 +69,8 @@ int RunCopy(const CopyArgs& a) {
   if (from_url.empty())
     return Fail(Status(Code::kInvalidArgument, "no source repository given")
                     .WithHint("pass --from REPO (or set LIFEBOAT_FROM_REPO)"));
+  if (Status s = CheckUrlHasNoCredentials(from_url); !s.ok()) return Fail(s);
+  if (Status s = CheckUrlHasNoCredentials(a.to); !s.ok()) return Fail(s);
   std::string to_url = a.to;
   const auto& repos = Globals().repos;
   if (!to_url.empty() && !repos.empty() && (repos.size() > 1 || repos[0] != to_url))

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -42,12 +43,40 @@ const std::vector<std::string>& SecretsRead() { return MutableSecretsRead(); }
 const std::vector<OpenedRepository>& OpenedRepositories() { return MutableOpenedRepositories(); }
 const Status& LastFailure() { return MutableLastFailure(); }
 
+Status CheckUrlHasNoCredentials(std::string_view url) {
+  // Every message quotes repository urls, so one that carries a secret is refused here,
+  // before anything can echo it: "s3://KEY:SECRET@bucket/..." or "...?secret_key=...".
+  const size_t scheme_end = url.find("://");
+  bool found = false;
+  if (scheme_end != std::string_view::npos) {
+    std::string_view rest = url.substr(scheme_end + 3);
+    found = rest.substr(0, rest.find_first_of("/?")).find('@') != std::string_view::npos;
+  }
+  if (const size_t q = url.find('?'); q != std::string_view::npos) {
+    std::string query(url.substr(q + 1));
+    for (auto& c : query) c = char(std::tolower(static_cast<unsigned char>(c)));
+    for (std::string_view word : {"secret", "password", "token", "access_key", "credential"})
+      found |= query.find(word) != std::string::npos;
+  }
+  if (!found) return Status::Ok();
+  return Status(Code::kInvalidArgument,
+                fmt::format("a repository url starting '{}' carries credentials; they are not "
+                            "accepted in urls (they would show in ps, shell history and logs)",
+                            url.substr(0, scheme_end == std::string_view::npos ? 0 : scheme_end + 3)))
+      .WithHint("S3 credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE "
+                "or the AWS credentials file; the repository secret from --key-file or "
+                "--password-file");
+}
+
 Result<std::vector<std::string>> RepoUrls() {
-  if (!Globals().repos.empty()) return Globals().repos;
-  if (const char* r = std::getenv("LIFEBOAT_REPO"); r && *r)
-    return std::vector<std::string>{std::string(r)};
-  return Status(Code::kInvalidArgument, "no repository given")
-      .WithHint("pass --repo PATH or set LIFEBOAT_REPO");
+  std::vector<std::string> urls = Globals().repos;
+  if (urls.empty())
+    if (const char* r = std::getenv("LIFEBOAT_REPO"); r && *r) urls.emplace_back(r);
+  if (urls.empty())
+    return Status(Code::kInvalidArgument, "no repository given")
+        .WithHint("pass --repo PATH or set LIFEBOAT_REPO");
+  for (const auto& u : urls) LB_RETURN_IF_ERROR(CheckUrlHasNoCredentials(u));
+  return urls;
 }
 
 Result<std::string> RepoUrl() {

@@ -34,6 +34,9 @@ struct GlobalOptions {
 
 GlobalOptions& Globals();
 
+// kInvalidArgument (without echoing the secret) when a repository url carries credentials:
+// userinfo ("s3://KEY:SECRET@bucket") or a secret-looking query option.
+Status CheckUrlHasNoCredentials(std::string_view url);
 // The repository locations in priority order: every --repo, else LIFEBOAT_REPO;
 // kInvalidArgument when there is none.
 Result<std::vector<std::string>> RepoUrls();

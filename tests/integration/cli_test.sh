@@ -253,6 +253,11 @@ case_several_repos() {
   # run later and fails.
   expect_rc 7 lb --repo "$T/repo" --repo "$T/gone" backup files "$T/src"
   grep -q "lifeboat copy --from $T/repo --to $T/gone" "$T/err" || fail "no catch-up hint"
+  # A url carrying credentials is refused without being echoed.
+  expect_rc 2 lb --repo "$T/repo" --repo 's3://AKIDCLITEST:verysecretvalue@bucket/x' restore latest --target "$T/r4"
+  ! grep -q -e verysecretvalue -e AKIDCLITEST "$T/out" "$T/err" || fail "a url's credentials were echoed"
+  expect_rc 2 lb --repo 's3://bucket/x?secret_access_key=verysecretvalue' snapshots
+  ! grep -q verysecretvalue "$T/out" "$T/err" || fail "a url's secret option was echoed"
   expect_rc 7 lb --repo "$T/gone" --repo "$T/gone2" restore latest --target "$T/restore2"
   grep -q "gone2" "$T/err" || fail "the last error does not name the repository"
 }
