@@ -95,5 +95,6 @@ void AddStreamCommands(CLI::App& app, Runner& run);
 void AddForgetCommands(CLI::App& app, Runner& run);
 void AddCopyCommands(CLI::App& app, Runner& run);
 void AddPlanCommands(CLI::App& app, Runner& run);
+void AddDaemonCommands(CLI::App& app, Runner& run);
 
 }  // namespace lb::cli

@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   AddForgetCommands(app, run);
   AddCopyCommands(app, run);
   AddPlanCommands(app, run);
+  AddDaemonCommands(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
