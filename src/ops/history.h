@@ -21,24 +21,24 @@ namespace lb::ops {
 
 struct RunRecord {
   int64_t id = 0;
-  std::string job;
+  std::string job = {};
   plan::UnixSeconds scheduled = 0;  // the slot (or retry time) the run was for
   double started = 0;               // unix seconds, fractional
   double ended = 0;                 // 0 while running
   RunResult result = RunResult::kRunning;
   int exit_code = -1;
   uint64_t bytes = 0;
-  std::string snapshot;
-  std::string error;                // first line
+  std::string snapshot = {};
+  std::string error = {};                // first line
   int attempt = 1;                  // 1 for the scheduled run, 2.. for retries
-  std::string log;                  // only filled by Log()
+  std::string log = {};                  // only filled by Log()
 };
 
 // Per job: what the status and the metrics show.
 struct JobStats {
-  std::optional<RunRecord> last;          // newest finished run
-  std::optional<RunRecord> last_success;  // newest run with result ok
-  std::optional<RunRecord> running;       // a run without end
+  std::optional<RunRecord> last = {};          // newest finished run
+  std::optional<RunRecord> last_success = {};  // newest run with result ok
+  std::optional<RunRecord> running = {};       // a run without end
   uint64_t runs = 0;
   uint64_t failures = 0;                  // runs not ok (failed, timeout, stopped, interrupted)
 };
@@ -81,7 +81,7 @@ class History {
   Result<std::vector<RunRecord>> Query(const std::string& where, const std::string& tail,
                                        const std::vector<std::string>& params);
 
-  std::string path_;
+  std::string path_ = {};
   std::mutex mu_;
   sqlite3* db_ = nullptr;  // guarded by mu_
 };

@@ -17,12 +17,12 @@
 namespace lb::ops {
 
 struct HttpRequest {
-  std::string method;   // "GET"
-  std::string target;   // "/status?x=1"
-  std::string path;     // "/status" (percent-decoding is not needed by our paths)
-  std::string query;    // "x=1"
-  std::string version;  // "HTTP/1.1"
-  std::map<std::string, std::string> headers;  // names lowercased, values trimmed
+  std::string method = {};   // "GET"
+  std::string target = {};   // "/status?x=1"
+  std::string path = {};     // "/status" (percent-decoding is not needed by our paths)
+  std::string query = {};    // "x=1"
+  std::string version = {};  // "HTTP/1.1"
+  std::map<std::string, std::string> headers = {};  // names lowercased, values trimmed
 };
 
 struct HttpParse {
@@ -30,7 +30,7 @@ struct HttpParse {
   State state = State::kIncomplete;
   HttpRequest request;
   int status = 400;       // kBad: the response status (400, 431, 501, 505)
-  std::string error;      // kBad: why
+  std::string error = {};      // kBad: why
 };
 
 // Parses the head of a request (request line and headers up to the blank line) from the
@@ -45,8 +45,8 @@ std::string QueryValue(std::string_view query, std::string_view name);
 struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
-  std::string body;
-  std::map<std::string, std::string> headers;
+  std::string body = {};
+  std::map<std::string, std::string> headers = {};
 };
 
 // The response on the wire (status line, Content-Length, Connection: close); no body for
@@ -55,7 +55,7 @@ std::string SerializeResponse(const HttpResponse& r, bool head);
 
 // "127.0.0.1:9187", "[::1]:9187", "localhost:9187", ":9187"; port 0 picks a free port.
 struct ListenAddress {
-  std::string host;
+  std::string host = {};
   int port = 0;
 };
 Result<ListenAddress> ParseListenAddress(std::string_view text);
@@ -89,8 +89,8 @@ class HttpServer {
   int listen_fd_ = -1;
   int wake_read_ = -1, wake_write_ = -1;
   int port_ = 0;
-  std::string host_;
-  std::string token_;
+  std::string host_ = {};
+  std::string token_ = {};
   HttpHandler handler_;
   std::thread thread_;
 };

@@ -16,25 +16,25 @@
 namespace lb::ops {
 
 struct SnapshotPoint {
-  std::string id;
-  std::string kind;
-  std::string source;
-  std::vector<std::string> tags;
+  std::string id = {};
+  std::string kind = {};
+  std::string source = {};
+  std::vector<std::string> tags = {};
   double time = 0;      // unix seconds
   uint64_t count = 0;   // snapshots in the group
 };
 
 struct WalPoint {
-  std::string source;
-  std::string newest;     // name of the newest segment (by name)
+  std::string source = {};
+  std::string newest = {};     // name of the newest segment (by name)
   double archived_at = 0; // unix seconds: when the newest-archived object was written
   uint64_t files = 0;
 };
 
 struct RecoveryPoints {
-  std::string repository;  // plan repository name (filled by the caller)
-  std::vector<SnapshotPoint> snapshots;
-  std::vector<WalPoint> wal;
+  std::string repository = {};  // plan repository name (filled by the caller)
+  std::vector<SnapshotPoint> snapshots = {};
+  std::vector<WalPoint> wal = {};
 
   nlohmann::json ToJson() const;
   static RecoveryPoints FromJson(const nlohmann::json& j);
@@ -57,8 +57,8 @@ namespace lb::ops {
 // settings (as jobs get them), at most `timeout_seconds` each. A repository that cannot be
 // read adds a line to `errors` ("repository 'eu-west': ...") and is left out.
 struct Observation {
-  std::vector<RecoveryPoints> repositories;
-  std::vector<std::string> errors;
+  std::vector<RecoveryPoints> repositories = {};
+  std::vector<std::string> errors = {};
   double taken_at = 0;  // unix seconds
 };
 // `stop`, when set by another thread, ends a read in progress (the daemon's shutdown).

@@ -102,13 +102,16 @@ std::vector<JobTicket> Scheduler::Poll(UnixSeconds now) {
     return kv.second.ticket && kv.second.exclusive;
   });
   if (exclusive_running) return out;
+  // A prune that is due waits for the running jobs to end, and nothing else starts
+  // meanwhile: otherwise a busy plan could keep it waiting forever.
+  bool exclusive_due = std::any_of(order.begin(), order.end(), [&](const auto& o) {
+    return jobs_[std::get<1>(o)].exclusive;
+  });
   for (const auto& [scheduled, name] : order) {
     JobState& j = jobs_[name];
     if (running >= size_t(opts_.max_parallel)) break;
-    if (j.exclusive) {
-      // A prune waits for the others to end, and nothing queued after it starts meanwhile.
-      if (running > 0) break;
-    }
+    if (exclusive_due && !j.exclusive) continue;
+    if (j.exclusive && running > 0) break;
     if (!j.source.empty()) {
       bool busy = std::any_of(jobs_.begin(), jobs_.end(), [&](const auto& kv) {
         return kv.second.ticket && kv.second.source == j.source;
