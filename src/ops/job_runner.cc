@@ -59,6 +59,7 @@ JobRunOutcome RunJob(const plan::Plan& plan, const plan::JobPlan& job, const Job
     req.argv = {opts.program};
     req.argv.insert(req.argv.end(), s.args.begin(), s.args.end());
     req.env = s.env;
+    req.unset = kJobEnvUnset;
     req.unset_prefixes = kJobEnvPrefixesUnset;
     req.stop = opts.stop;
     if (opts.timeout_seconds > 0) {

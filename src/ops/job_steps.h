@@ -29,9 +29,13 @@ struct JobStep {
   std::string Display() const;     // "lifeboat --repo ... pg backup --type full ..."
 };
 
-// The environment variables of ours never inherited by a job's child: each step says what
-// it needs, so a LIFEBOAT_PASSWORD of the daemon's environment cannot pick another key.
-inline const std::vector<std::string> kJobEnvPrefixesUnset = {"LIFEBOAT_"};
+// The environment variables of ours never inherited by a job's child: each step says which
+// repository and secret it uses, so a LIFEBOAT_PASSWORD or LIFEBOAT_REPO of the daemon's
+// environment cannot pick another. Settings such as LIFEBOAT_CACHE_DIR pass through.
+inline const std::vector<std::string> kJobEnvUnset = {
+    "LIFEBOAT_REPO", "LIFEBOAT_PASSWORD", "LIFEBOAT_PASSWORD_FILE", "LIFEBOAT_KEY_FILE",
+    "LIFEBOAT_PG_SOURCE"};
+inline const std::vector<std::string> kJobEnvPrefixesUnset = {"LIFEBOAT_FROM_"};
 
 // The tags every snapshot a job makes carries: "job:NAME" (its retention applies to these
 // only) and "source:NAME" (what `status` reads as a recovery point of that source).

@@ -106,6 +106,7 @@ Observation ObserveRepositories(const plan::Plan& plan, const std::string& progr
     req.argv.push_back("--json");
     req.argv.push_back("recovery-points");
     req.env = a.env;
+    req.unset = kJobEnvUnset;
     req.unset_prefixes = kJobEnvPrefixesUnset;
     req.timeout_seconds = timeout_seconds;
     req.stop = stop;
