@@ -71,6 +71,7 @@ function human(n) {
 }
 function secs(s) {
   if (s === null || s === undefined) return "–";
+  if (s < 1) return s.toFixed(2) + " s";
   if (s < 120) return s.toFixed(s < 10 ? 1 : 0) + " s";
   if (s < 7200) return (s / 60).toFixed(1) + " min";
   return (s / 3600).toFixed(1) + " h";
