@@ -76,8 +76,10 @@ int RunStatus(const StatusArgs& a) {
   }
   auto report = ops::ComputeStatus(p, obs.repositories, stats, live, std::move(failures),
                                    std::move(errors), now);
-  if (Globals().json) PrintJson(ops::StatusToJson(report));
-  else std::fputs(ops::StatusToText(report).c_str(), stdout);
+  if (Globals().json)
+    PrintJson(ops::StatusToJson(report));
+  else
+    std::fputs(ops::StatusToText(report).c_str(), stdout);
   return ops::StatusExitCode(report);
 }
 
@@ -117,8 +119,9 @@ void AddDaemonCommands(CLI::App& app, Runner& run) {
   daemon->add_option("--listen", d.listen,
                      "HTTP address (default: the plan's daemon.listen, else 127.0.0.1:9187)");
   daemon->add_option("--history", d.history, "job history database (default: see daemon.history)");
-  daemon->add_option("--observe-interval", d.observe_interval,
-                     "seconds between reads of the repositories' recovery points (default 60)")
+  daemon
+      ->add_option("--observe-interval", d.observe_interval,
+                   "seconds between reads of the repositories' recovery points (default 60)")
       ->check(CLI::Range(1, 86400));
   daemon->callback([&] {
     run = [] {
@@ -129,14 +132,17 @@ void AddDaemonCommands(CLI::App& app, Runner& run) {
 
   static StatusArgs sa;
   auto* status = app.add_subcommand(
-      "status", "RPO exposure of every objective, last and next job runs, recent failures; "
-                "exit 0 ok, 1 warning, 2 violated, 3 unknown");
-  status->add_option("--plan", sa.plan, "the plan file (default: $LIFEBOAT_PLAN, /etc/lifeboat/plan.yaml)");
+      "status",
+      "RPO exposure of every objective, last and next job runs, recent failures; "
+      "exit 0 ok, 1 warning, 2 violated, 3 unknown");
+  status->add_option("--plan", sa.plan,
+                     "the plan file (default: $LIFEBOAT_PLAN, /etc/lifeboat/plan.yaml)");
   status->add_option("--history", sa.history, "job history database (default: see daemon.history)");
   status->callback([&] { run = [] { return RunStatus(sa); }; });
 
-  auto* rp = app.add_subcommand(
-      "recovery-points", "the newest snapshot of each kind, source and tags, and the newest WAL "
+  auto* rp =
+      app.add_subcommand("recovery-points",
+                         "the newest snapshot of each kind, source and tags, and the newest WAL "
                          "of each cluster, of one repository (what status reads)");
   rp->callback([&] { run = [] { return RunRecoveryPoints(); }; });
 }

@@ -22,7 +22,7 @@ struct ChildRequest {
   std::map<std::string, std::string> env = {};
   std::vector<std::string> unset = {};
   std::vector<std::string> unset_prefixes = {};
-  int64_t timeout_seconds = 0;  // 0: none; then SIGTERM to the group, SIGKILL 10 s later
+  int64_t timeout_seconds = 0;     // 0: none; then SIGTERM to the group, SIGKILL 10 s later
   size_t stdout_limit = 4u << 20;  // bytes of stdout kept (the rest is read and dropped)
   size_t stderr_keep = 64u << 10;  // last bytes of stderr kept
   // Set by another thread to stop the child early (SIGTERM to its group, SIGKILL 10 s
@@ -31,13 +31,13 @@ struct ChildRequest {
 };
 
 struct ChildOutcome {
-  int exit_code = -1;        // the exit status, or -1 when a signal ended the child
-  int signal = 0;            // the signal that ended it, else 0
-  bool timed_out = false;    // ended because of timeout_seconds
-  bool stopped = false;      // ended because `stop` was set
-  std::string out;           // standard output (up to stdout_limit)
-  std::string err;           // the last stderr_keep bytes of standard error
-  double seconds = 0;        // wall time
+  int exit_code = -1;      // the exit status, or -1 when a signal ended the child
+  int signal = 0;          // the signal that ended it, else 0
+  bool timed_out = false;  // ended because of timeout_seconds
+  bool stopped = false;    // ended because `stop` was set
+  std::string out;         // standard output (up to stdout_limit)
+  std::string err;         // the last stderr_keep bytes of standard error
+  double seconds = 0;      // wall time
   bool ok() const { return exit_code == 0 && !timed_out && !stopped; }
 };
 

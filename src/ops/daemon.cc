@@ -1,5 +1,6 @@
 #include "ops/daemon.h"
 
+#include <fmt/format.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -11,11 +12,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "ops/child.h"
 #include "ops/dashboard.h"
@@ -68,14 +67,15 @@ Result<std::string> ReadToken(const std::string& path) {
 }
 
 SchedulerOptions OptionsOf(const plan::Plan& p) {
-  return {.retries = p.daemon.retries, .retry_delay = p.daemon.retry_delay,
+  return {.retries = p.daemon.retries,
+          .retry_delay = p.daemon.retry_delay,
           .max_parallel = p.daemon.max_parallel};
 }
 
 class Daemon {
  public:
-  Daemon(DaemonOptions opts, std::string program) : opts_(std::move(opts)), program_(std::move(program)),
-        sched_(SchedulerOptions{}) {}
+  Daemon(DaemonOptions opts, std::string program)
+      : opts_(std::move(opts)), program_(std::move(program)), sched_(SchedulerOptions{}) {}
 
   int Run();
 
@@ -104,14 +104,14 @@ class Daemon {
   std::mutex mu_;
   std::condition_variable cv_;
   // Shared, not unique: a run keeps the plan it started with when SIGHUP replaces it.
-  std::shared_ptr<const plan::Plan> plan_;       // guarded by mu_
-  Scheduler sched_;                              // guarded by mu_
-  std::map<uint64_t, Running> running_;          // guarded by mu_
-  bool stop_requested_ = false;                  // guarded by mu_
-  bool reload_requested_ = false;                // guarded by mu_
-  bool shutting_down_ = false;                   // guarded by mu_
-  bool observe_now_ = true;                      // guarded by mu_
-  Observation observation_;                      // guarded by mu_
+  std::shared_ptr<const plan::Plan> plan_;  // guarded by mu_
+  Scheduler sched_;                         // guarded by mu_
+  std::map<uint64_t, Running> running_;     // guarded by mu_
+  bool stop_requested_ = false;             // guarded by mu_
+  bool reload_requested_ = false;           // guarded by mu_
+  bool shutting_down_ = false;              // guarded by mu_
+  bool observe_now_ = true;                 // guarded by mu_
+  Observation observation_;                 // guarded by mu_
   std::atomic<bool> stop_children_{false};
   std::atomic<bool> observe_stop_{false};
 };
@@ -166,8 +166,8 @@ void Daemon::StartRun(const JobTicket& t, double now) {
                                 : (t.missed ? ", missed while down, " : ", "),
                   plan::FormatUtc(t.scheduled)));
   auto plan = plan_;
-  JobRunOptions ro{.program = program_, .timeout_seconds = plan->daemon.job_timeout,
-                   .stop = &stop_children_};
+  JobRunOptions ro{
+      .program = program_, .timeout_seconds = plan->daemon.job_timeout, .stop = &stop_children_};
   uint64_t key = t.id;
   r.thread = std::thread([this, plan, job, ro, key] {
     JobRunOutcome out = RunJob(*plan, *job, ro);
@@ -189,10 +189,14 @@ void Daemon::Reap(double now) {
     }
     r.thread.join();
     const plan::JobPlan* job = plan_->FindJob(r.ticket.job);
-    JobRunRecord rec{.history_id = r.history_id, .job = r.ticket.job,
+    JobRunRecord rec{.history_id = r.history_id,
+                     .job = r.ticket.job,
                      .kind = job ? std::string(plan::JobKindName(job->kind)) : "",
-                     .scheduled = r.ticket.scheduled, .attempt = r.ticket.attempt,
-                     .started = r.started, .ended = r.ended, .outcome = r.outcome};
+                     .scheduled = r.ticket.scheduled,
+                     .attempt = r.ticket.attempt,
+                     .started = r.started,
+                     .ended = r.ended,
+                     .outcome = r.outcome};
     if (r.history_id != 0) {
       Status s = RecordJobRun(*history_, rec);
       if (!s.ok()) Say(fmt::format("job '{}': {}", r.ticket.job, s.ToString()));
@@ -203,8 +207,8 @@ void Daemon::Reap(double now) {
                       o.snapshot.empty() ? "" : ", snapshot " + o.snapshot.substr(0, 8),
                       o.bytes ? ", " + HumanBytes(o.bytes) : ""));
     else
-      Say(fmt::format("job '{}' {} (attempt {}, exit {}): {}", r.ticket.job, RunResultName(o.result),
-                      r.ticket.attempt, o.exit_code, o.error));
+      Say(fmt::format("job '{}' {} (attempt {}, exit {}): {}", r.ticket.job,
+                      RunResultName(o.result), r.ticket.attempt, o.exit_code, o.error));
     sched_.Finished(r.ticket.id, o.result == RunResult::kOk, plan::UnixSeconds(now));
     it = running_.erase(it);
     observe_now_ = true;
@@ -224,7 +228,8 @@ void Daemon::Reload(double now) {
     return;
   }
   auto fresh = std::make_shared<const plan::Plan>(std::move(lp->plan));
-  if (fresh->daemon.listen != plan_->daemon.listen || fresh->daemon.history != plan_->daemon.history ||
+  if (fresh->daemon.listen != plan_->daemon.listen ||
+      fresh->daemon.history != plan_->daemon.history ||
       fresh->daemon.token_file != plan_->daemon.token_file)
     Say("daemon.listen, daemon.token_file and daemon.history take effect at the next start");
   plan_ = fresh;
@@ -249,8 +254,10 @@ StatusReport Daemon::Report() {
   std::vector<std::string> errors = obs.errors;
   for (const auto& j : plan->jobs) {
     auto s = history_->Stats(j.name);
-    if (s.ok()) stats[j.name] = *s;
-    else errors.push_back(s.status().ToString());
+    if (s.ok())
+      stats[j.name] = *s;
+    else
+      errors.push_back(s.status().ToString());
   }
   std::vector<RunRecord> failures;
   if (auto f = history_->RecentFailures(10); f.ok()) failures = *f;
@@ -322,7 +329,9 @@ int Daemon::Run() {
   plan_ = std::make_shared<const plan::Plan>(std::move(lp->plan));
   const plan::DaemonPlan& d = plan_->daemon;
 
-  std::string listen = !opts_.listen.empty() ? opts_.listen : !d.listen.empty() ? d.listen : kDefaultListen;
+  std::string listen = !opts_.listen.empty() ? opts_.listen
+                       : !d.listen.empty()   ? d.listen
+                                             : kDefaultListen;
   auto la = ParseListenAddress(listen);
   if (!la.ok()) {
     Say(la.status().ToString());
@@ -338,7 +347,8 @@ int Daemon::Run() {
     token = *t;
   }
   if (!IsLoopbackHost(la->host) && token.empty()) {
-    Say(fmt::format("refusing to listen on '{}' without a bearer token: anyone who reaches it "
+    Say(
+        fmt::format("refusing to listen on '{}' without a bearer token: anyone who reaches it "
                     "could read the status of every backup\n  hint: set daemon.token_file, or "
                     "listen on 127.0.0.1",
                     listen));
@@ -364,7 +374,8 @@ int Daemon::Run() {
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set, s);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-  auto server = HttpServer::Listen(listen, token, [this](const HttpRequest& r) { return Handle(r); });
+  auto server =
+      HttpServer::Listen(listen, token, [this](const HttpRequest& r) { return Handle(r); });
   if (!server.ok()) {
     Say(server.status().ToString());
     return ExitCodeFor(server.status().code());

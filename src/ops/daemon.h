@@ -13,10 +13,10 @@ namespace lb::ops {
 
 struct DaemonOptions {
   std::string plan_path;
-  std::string listen;           // overrides daemon.listen; default 127.0.0.1:9187
-  std::string history;          // overrides daemon.history
+  std::string listen;             // overrides daemon.listen; default 127.0.0.1:9187
+  std::string history;            // overrides daemon.history
   int64_t observe_interval = 60;  // seconds between reads of the repositories
-  std::string program;          // the lifeboat binary; empty: SelfExe()
+  std::string program;            // the lifeboat binary; empty: SelfExe()
 };
 
 // Runs until SIGTERM or SIGINT. Returns the exit code: 0 after a clean stop, 2 for a plan

@@ -1,11 +1,10 @@
 #include "ops/history.h"
 
+#include <fmt/format.h>
 #include <sqlite3.h>
 
 #include <cstdlib>
 #include <filesystem>
-
-#include <fmt/format.h>
 
 namespace lb::ops {
 
@@ -52,9 +51,12 @@ std::string DefaultHistoryPath(const plan::Plan& plan) {
   if (!plan.audit.log.empty())
     return (fs::path(plan.audit.log).parent_path() / "lifeboat-history.db").string();
   std::string base;
-  if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) base = x;
-  else if (const char* h = std::getenv("HOME"); h && *h) base = std::string(h) + "/.local/state";
-  else base = "/var/lib";
+  if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x)
+    base = x;
+  else if (const char* h = std::getenv("HOME"); h && *h)
+    base = std::string(h) + "/.local/state";
+  else
+    base = "/var/lib";
   return base + "/lifeboat/history.db";
 }
 
@@ -65,7 +67,8 @@ Result<std::unique_ptr<History>> History::Open(const std::string& path, bool wri
   if (writer) {
     fs::path dir = fs::path(path).parent_path();
     if (!dir.empty()) fs::create_directories(dir, ec);
-    if (ec) return Err(Code::kIo, "create the directory of the history '{}': {}", path, ec.message());
+    if (ec)
+      return Err(Code::kIo, "create the directory of the history '{}': {}", path, ec.message());
   } else if (!fs::exists(path, ec)) {
     return Err(Code::kNotFound, "no job history at '{}' (the daemon has not run yet)", path);
   }
@@ -88,9 +91,9 @@ Result<std::unique_ptr<History>> History::Open(const std::string& path, bool wri
     // last run records, never corrupt the file.
     LB_RETURN_IF_ERROR(h->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
     LB_RETURN_IF_ERROR(h->Exec(kSchema).WithContext(fmt::format("'{}'", path)));
-    LB_RETURN_IF_ERROR(h->Exec(
-        "UPDATE runs SET result = 'interrupted', ended = started, "
-        "error = 'the daemon stopped while the job ran' WHERE result = 'running'"));
+    LB_RETURN_IF_ERROR(
+        h->Exec("UPDATE runs SET result = 'interrupted', ended = started, "
+                "error = 'the daemon stopped while the job ran' WHERE result = 'running'"));
   }
   return h;
 }
@@ -109,8 +112,8 @@ Status History::Exec(const std::string& sql) {
   return Status::Ok();
 }
 
-Result<int64_t> History::Begin(const std::string& job, plan::UnixSeconds scheduled,
-                               double started, int attempt) {
+Result<int64_t> History::Begin(const std::string& job, plan::UnixSeconds scheduled, double started,
+                               int attempt) {
   std::lock_guard<std::mutex> l(mu_);
   Stmt st;
   if (sqlite3_prepare_v2(db_,
@@ -170,7 +173,8 @@ Result<std::map<std::string, plan::UnixSeconds>> History::LastSlots() {
   std::map<std::string, plan::UnixSeconds> out;
   int rc;
   while ((rc = sqlite3_step(st.s)) == SQLITE_ROW)
-    out[reinterpret_cast<const char*>(sqlite3_column_text(st.s, 0))] = sqlite3_column_int64(st.s, 1);
+    out[reinterpret_cast<const char*>(sqlite3_column_text(st.s, 0))] =
+        sqlite3_column_int64(st.s, 1);
   if (rc != SQLITE_DONE) return DbError(db_, "read the last slots");
   return out;
 }
@@ -181,7 +185,8 @@ Result<std::vector<RunRecord>> History::Query(const std::string& where, const st
   Stmt st;
   std::string sql =
       "SELECT id, job, scheduled, started, ended, result, exit_code, bytes, snapshot, error, "
-      "attempt FROM runs" + (where.empty() ? "" : " WHERE " + where) + " " + tail;
+      "attempt FROM runs" +
+      (where.empty() ? "" : " WHERE " + where) + " " + tail;
   if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st.s, nullptr) != SQLITE_OK)
     return DbError(db_, "prepare");
   for (size_t i = 0; i < params.size(); ++i)
@@ -223,11 +228,14 @@ Result<std::vector<RunRecord>> History::RecentFailures(size_t limit) {
 
 Result<JobStats> History::Stats(const std::string& job) {
   JobStats s;
-  LB_ASSIGN_OR_RETURN(auto last, Query("job = ? AND result != 'running'", "ORDER BY id DESC LIMIT 1", {job}));
+  LB_ASSIGN_OR_RETURN(auto last,
+                      Query("job = ? AND result != 'running'", "ORDER BY id DESC LIMIT 1", {job}));
   if (!last.empty()) s.last = last[0];
-  LB_ASSIGN_OR_RETURN(auto ok, Query("job = ? AND result = 'ok'", "ORDER BY id DESC LIMIT 1", {job}));
+  LB_ASSIGN_OR_RETURN(auto ok,
+                      Query("job = ? AND result = 'ok'", "ORDER BY id DESC LIMIT 1", {job}));
   if (!ok.empty()) s.last_success = ok[0];
-  LB_ASSIGN_OR_RETURN(auto running, Query("job = ? AND result = 'running'", "ORDER BY id DESC LIMIT 1", {job}));
+  LB_ASSIGN_OR_RETURN(auto running,
+                      Query("job = ? AND result = 'running'", "ORDER BY id DESC LIMIT 1", {job}));
   if (!running.empty()) s.running = running[0];
   std::lock_guard<std::mutex> l(mu_);
   Stmt st;

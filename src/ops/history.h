@@ -29,9 +29,9 @@ struct RunRecord {
   int exit_code = -1;
   uint64_t bytes = 0;
   std::string snapshot = {};
-  std::string error = {};                // first line
-  int attempt = 1;                  // 1 for the scheduled run, 2.. for retries
-  std::string log = {};                  // only filled by Log()
+  std::string error = {};  // first line
+  int attempt = 1;         // 1 for the scheduled run, 2.. for retries
+  std::string log = {};    // only filled by Log()
 };
 
 // Per job: what the status and the metrics show.
@@ -40,7 +40,7 @@ struct JobStats {
   std::optional<RunRecord> last_success = {};  // newest run with result ok
   std::optional<RunRecord> running = {};       // a run without end
   uint64_t runs = 0;
-  uint64_t failures = 0;                  // runs not ok (failed, timeout, stopped, interrupted)
+  uint64_t failures = 0;  // runs not ok (failed, timeout, stopped, interrupted)
 };
 
 // Thread-safe: one connection behind a mutex. Several processes may open one database

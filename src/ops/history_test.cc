@@ -28,12 +28,22 @@ TEST_F(HistoryTest, RecordsRunsAndSurvivesRestart) {
     ASSERT_TRUE(h.ok()) << h.status().ToString();
     auto id1 = (*h)->Begin("pg-full", 1000, 1000.5, 1);
     ASSERT_TRUE(id1.ok());
-    JobRunOutcome ok{.result = RunResult::kOk, .exit_code = 0, .bytes = 42, .snapshot = "abcd",
-                     .error = "", .log = "$ lifeboat ...\n", .seconds = 2};
+    JobRunOutcome ok{.result = RunResult::kOk,
+                     .exit_code = 0,
+                     .bytes = 42,
+                     .snapshot = "abcd",
+                     .error = "",
+                     .log = "$ lifeboat ...\n",
+                     .seconds = 2};
     ASSERT_TRUE((*h)->Finish(*id1, ok, 1002.5).ok());
     auto id2 = (*h)->Begin("pg-full", 2000, 2000, 1);
-    JobRunOutcome bad{.result = RunResult::kFailed, .exit_code = 11, .bytes = 0, .snapshot = "",
-                      .error = "connection refused", .log = "", .seconds = 1};
+    JobRunOutcome bad{.result = RunResult::kFailed,
+                      .exit_code = 11,
+                      .bytes = 0,
+                      .snapshot = "",
+                      .error = "connection refused",
+                      .log = "",
+                      .seconds = 1};
     ASSERT_TRUE((*h)->Finish(*id2, bad, 2001).ok());
     ASSERT_TRUE((*h)->Begin("files", 3000, 3000, 2).ok());  // still running when we "crash"
     ASSERT_TRUE((*h)->SetLastSlot("pg-full", 2000).ok());

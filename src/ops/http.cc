@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -13,8 +14,6 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "util/log.h"
 
@@ -30,27 +29,40 @@ std::string Lower(std::string_view s) {
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
 bool IsTokenChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
 }
 
 std::string_view Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
   }
   return "Unknown";
 }
@@ -112,9 +124,11 @@ HttpParse ParseHttpRequest(std::string_view data, size_t max_head) {
     if (r.version.rfind("HTTP/", 0) == 0) return bad(505, "unsupported HTTP version");
     return bad(400, "malformed request line");
   }
-  if (r.target.empty() || r.target[0] != '/') return bad(400, "the target must be an absolute path");
+  if (r.target.empty() || r.target[0] != '/')
+    return bad(400, "the target must be an absolute path");
   for (char c : r.target)
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return bad(400, "bad character in target");
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+      return bad(400, "bad character in target");
   size_t q = r.target.find('?');
   r.path = r.target.substr(0, q);
   if (q != std::string::npos) r.query = r.target.substr(q + 1);
@@ -128,7 +142,8 @@ HttpParse ParseHttpRequest(std::string_view data, size_t max_head) {
     size_t colon = h.find(':');
     if (colon == std::string_view::npos || colon == 0) return bad(400, "malformed header");
     std::string_view name = h.substr(0, colon);
-    if (!std::all_of(name.begin(), name.end(), IsTokenChar)) return bad(400, "malformed header name");
+    if (!std::all_of(name.begin(), name.end(), IsTokenChar))
+      return bad(400, "malformed header name");
     std::string key = Lower(name);
     std::string value(Trim(h.substr(colon + 1)));
     auto [it, inserted] = r.headers.emplace(key, value);
@@ -159,9 +174,10 @@ std::string QueryValue(std::string_view query, std::string_view name) {
 }
 
 std::string SerializeResponse(const HttpResponse& r, bool head) {
-  std::string out = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
-                                "Connection: close\r\nCache-Control: no-store\r\n",
-                                r.status, Reason(r.status), r.content_type, r.body.size());
+  std::string out = fmt::format(
+      "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
+      "Connection: close\r\nCache-Control: no-store\r\n",
+      r.status, Reason(r.status), r.content_type, r.body.size());
   for (const auto& [k, v] : r.headers) out += k + ": " + v + "\r\n";
   out += "\r\n";
   if (!head) out += r.body;
@@ -187,7 +203,8 @@ Result<ListenAddress> ParseListenAddress(std::string_view text) {
     port = text.substr(close + 2);
   } else {
     size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos || text.substr(0, colon).find(':') != std::string_view::npos)
+    if (colon == std::string_view::npos ||
+        text.substr(0, colon).find(':') != std::string_view::npos)
       return Err(Code::kInvalidArgument, "listen address '{}' is not HOST:PORT", text);
     a.host = std::string(text.substr(0, colon));
     port = text.substr(colon + 1);
@@ -254,7 +271,9 @@ std::string HttpServer::address() const {
                                               : fmt::format("{}:{}", host_, port_);
 }
 
-void HttpServer::Start() { thread_ = std::thread([this] { Serve(); }); }
+void HttpServer::Start() {
+  thread_ = std::thread([this] { Serve(); });
+}
 
 void HttpServer::Stop() {
   if (!thread_.joinable()) return;
@@ -290,7 +309,8 @@ void HttpServer::HandleConnection(int fd) {
     parsed = ParseHttpRequest(data);
     if (parsed.state != HttpParse::State::kIncomplete) break;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now()).count();
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
     if (left <= 0) {
       parsed.state = HttpParse::State::kBad;
       parsed.status = 408;
@@ -320,7 +340,8 @@ void HttpServer::HandleConnection(int fd) {
       resp.status = 405;
       resp.headers["Allow"] = "GET, HEAD";
       resp.body = "only GET and HEAD\n";
-    } else if (!token_.empty() && !(auth.rfind("Bearer ", 0) == 0 && SameSecret(auth.substr(7), token_))) {
+    } else if (!token_.empty() &&
+               !(auth.rfind("Bearer ", 0) == 0 && SameSecret(auth.substr(7), token_))) {
       resp.status = 401;
       resp.headers["WWW-Authenticate"] = "Bearer realm=\"lifeboat\"";
       resp.body = "a bearer token is required\n";

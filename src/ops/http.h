@@ -29,8 +29,8 @@ struct HttpParse {
   enum class State { kComplete, kIncomplete, kBad };
   State state = State::kIncomplete;
   HttpRequest request;
-  int status = 400;       // kBad: the response status (400, 431, 501, 505)
-  std::string error = {};      // kBad: why
+  int status = 400;        // kBad: the response status (400, 431, 501, 505)
+  std::string error = {};  // kBad: why
 };
 
 // Parses the head of a request (request line and headers up to the blank line) from the

@@ -3,18 +3,18 @@
 #include "ops/http.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 namespace lb::ops {
 namespace {
 
 TEST(HttpParseTest, CompleteRequest) {
-  auto p = ParseHttpRequest("GET /history?job=pg-full&limit=10 HTTP/1.1\r\nHost: x\r\n"
-                            "Authorization:  Bearer abc \r\nAccept: a\r\naccept: b\r\n\r\n");
+  auto p = ParseHttpRequest(
+      "GET /history?job=pg-full&limit=10 HTTP/1.1\r\nHost: x\r\n"
+      "Authorization:  Bearer abc \r\nAccept: a\r\naccept: b\r\n\r\n");
   ASSERT_EQ(p.state, HttpParse::State::kComplete) << p.error;
   EXPECT_EQ(p.request.method, "GET");
   EXPECT_EQ(p.request.path, "/history");
@@ -110,19 +110,21 @@ std::string Fetch(int port, const std::string& request) {
 
 TEST(HttpServerTest, ServesAndChecksTheToken) {
   auto s = HttpServer::Listen("127.0.0.1:0", "s3cret", [](const HttpRequest& r) {
-    return HttpResponse{.status = 200, .content_type = "text/plain", .body = "path " + r.path,
-                        .headers = {}};
+    return HttpResponse{
+        .status = 200, .content_type = "text/plain", .body = "path " + r.path, .headers = {}};
   });
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   (*s)->Start();
   int port = (*s)->port();
   ASSERT_GT(port, 0);
-  std::string ok = Fetch(port, "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n\r\n");
+  std::string ok =
+      Fetch(port, "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\n\r\n");
   EXPECT_EQ(ok.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << ok;
   EXPECT_NE(ok.find("\r\n\r\npath /metrics"), std::string::npos);
   EXPECT_EQ(Fetch(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 401", 0), 0u);
   EXPECT_EQ(Fetch(port, "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cre\r\n\r\n")
-                .rfind("HTTP/1.1 401", 0), 0u);
+                .rfind("HTTP/1.1 401", 0),
+            0u);
   EXPECT_EQ(Fetch(port, "DELETE / HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 405", 0), 0u);
   EXPECT_EQ(Fetch(port, "nonsense\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
   (*s)->Stop();

@@ -11,12 +11,12 @@
 namespace lb::ops {
 
 struct JobRunRecord {
-  int64_t history_id = 0;    // the row History::Begin made
+  int64_t history_id = 0;  // the row History::Begin made
   std::string job = {};
-  std::string kind = {};          // plan job kind ("full", "files", ...)
+  std::string kind = {};  // plan job kind ("full", "files", ...)
   plan::UnixSeconds scheduled = 0;
   int attempt = 1;
-  double started = 0;        // unix seconds
+  double started = 0;  // unix seconds
   double ended = 0;
   JobRunOutcome outcome = {};
 };

@@ -1,8 +1,8 @@
 #include "ops/job_runner.h"
 
-#include <chrono>
-
 #include <fmt/format.h>
+
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "ops/child.h"
@@ -11,12 +11,18 @@ namespace lb::ops {
 
 std::string_view RunResultName(RunResult r) {
   switch (r) {
-    case RunResult::kRunning: return "running";
-    case RunResult::kOk: return "ok";
-    case RunResult::kFailed: return "failed";
-    case RunResult::kTimeout: return "timeout";
-    case RunResult::kStopped: return "stopped";
-    case RunResult::kInterrupted: return "interrupted";
+    case RunResult::kRunning:
+      return "running";
+    case RunResult::kOk:
+      return "ok";
+    case RunResult::kFailed:
+      return "failed";
+    case RunResult::kTimeout:
+      return "timeout";
+    case RunResult::kStopped:
+      return "stopped";
+    case RunResult::kInterrupted:
+      return "interrupted";
   }
   return "failed";
 }
@@ -103,11 +109,11 @@ JobRunOutcome RunJob(const plan::Plan& plan, const plan::JobPlan& job, const Job
     } else {
       out.result = RunResult::kFailed;
       std::string line = ErrorLine(r->err);
-      out.error = r->signal != 0
-                      ? fmt::format("'{}' was killed by signal {}", s.Display(), r->signal)
-                      : (line.empty() ? fmt::format("'{}' exited with status {}", s.Display(),
-                                                    r->exit_code)
-                                      : line);
+      out.error =
+          r->signal != 0
+              ? fmt::format("'{}' was killed by signal {}", s.Display(), r->signal)
+              : (line.empty() ? fmt::format("'{}' exited with status {}", s.Display(), r->exit_code)
+                              : line);
     }
     break;
   }

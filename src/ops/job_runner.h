@@ -19,18 +19,18 @@ RunResult RunResultFromName(std::string_view name);
 
 struct JobRunOutcome {
   RunResult result = RunResult::kFailed;
-  int exit_code = -1;        // of the step that failed (0 when all passed)
-  uint64_t bytes = 0;        // bytes the backup step read (snapshot summary)
-  std::string snapshot = {};      // id of the snapshot the backup step made
-  std::string error = {};         // first line of the failing step's error
-  std::string log = {};           // what the steps wrote to stderr (the last 64 KiB), with the
-                             // command of each step; never secrets (those are in files)
+  int exit_code = -1;         // of the step that failed (0 when all passed)
+  uint64_t bytes = 0;         // bytes the backup step read (snapshot summary)
+  std::string snapshot = {};  // id of the snapshot the backup step made
+  std::string error = {};     // first line of the failing step's error
+  std::string log = {};       // what the steps wrote to stderr (the last 64 KiB), with the
+                              // command of each step; never secrets (those are in files)
   double seconds = 0;
 };
 
 struct JobRunOptions {
-  std::string program = {};             // the lifeboat binary (SelfExe())
-  int64_t timeout_seconds = 0;     // for the whole run; 0: none
+  std::string program = {};                 // the lifeboat binary (SelfExe())
+  int64_t timeout_seconds = 0;              // for the whole run; 0: none
   const std::atomic<bool>* stop = nullptr;  // set: the running step is stopped
 };
 

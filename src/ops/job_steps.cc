@@ -1,9 +1,9 @@
 #include "ops/job_steps.h"
 
+#include <fmt/format.h>
+
 #include <fstream>
 #include <sstream>
-
-#include <fmt/format.h>
 
 namespace lb::ops {
 
@@ -94,7 +94,8 @@ RepositoryAccess AccessFor(const plan::Plan& plan, const plan::RepositoryPlan& r
     // The daemon's own variable, passed on under the name lifeboat reads.
     if (const char* v = std::getenv(k.password_env.c_str())) a.env["LIFEBOAT_PASSWORD"] = v;
   }
-  if (!repo.s3_credentials_file.empty()) a.env["AWS_SHARED_CREDENTIALS_FILE"] = repo.s3_credentials_file;
+  if (!repo.s3_credentials_file.empty())
+    a.env["AWS_SHARED_CREDENTIALS_FILE"] = repo.s3_credentials_file;
   if (!repo.s3_profile.empty()) a.env["AWS_PROFILE"] = repo.s3_profile;
   return a;
 }
@@ -142,9 +143,9 @@ Result<std::vector<JobStep>> JobSteps(const plan::Plan& plan, const plan::JobPla
   switch (job.kind) {
     case JobKind::kFull:
     case JobKind::kIncr: {
-      std::vector<std::string> c = {"pg", "backup", "--type",
-                                    job.kind == JobKind::kFull ? "full" : "incr", "--source",
-                                    WalSourceOf(*source)};
+      std::vector<std::string> c = {"pg",       "backup",
+                                    "--type",   job.kind == JobKind::kFull ? "full" : "incr",
+                                    "--source", WalSourceOf(*source)};
       if (!source->pgdata.empty()) Append(c, {"--pgdata", source->pgdata});
       if (!dbname.empty()) Append(c, {"--dbname", dbname});
       c.insert(c.end(), tags.begin(), tags.end());
@@ -176,7 +177,8 @@ Result<std::vector<JobStep>> JobSteps(const plan::Plan& plan, const plan::JobPla
       break;
     }
     case JobKind::kLogs: {
-      std::vector<std::string> c = {"backup", "logs", "--older-than", source->older_than.ToString()};
+      std::vector<std::string> c = {"backup", "logs", "--older-than",
+                                    source->older_than.ToString()};
       for (const auto& p : source->patterns) Append(c, {"--pattern", p});
       if (source->remove_archived) c.push_back("--remove-archived");
       c.insert(c.end(), tags.begin(), tags.end());
@@ -220,7 +222,8 @@ Result<std::vector<JobStep>> JobSteps(const plan::Plan& plan, const plan::JobPla
       return steps;
     case JobKind::kCheck: {
       std::vector<std::string> c = {"check"};
-      if (job.read_data) c.push_back("--read-data");
+      if (job.read_data)
+        c.push_back("--read-data");
       else if (job.read_data_subset > 0)
         Append(c, {"--read-data-subset", std::to_string(job.read_data_subset) + "%"});
       for (const auto* r : repos) steps.push_back(step(StepRole::kMaintenance, *r, c));
@@ -262,8 +265,10 @@ Result<std::vector<JobStep>> JobSteps(const plan::Plan& plan, const plan::JobPla
 std::vector<std::string> CopyArgs(const plan::Plan& plan, const plan::RepositoryPlan& from) {
   std::vector<std::string> c = {"copy", "--from", from.url};
   plan::KeySource k = plan.KeyFor(from);
-  if (!k.key_file.empty()) Append(c, {"--from-key-file", k.key_file});
-  else if (!k.password_file.empty()) Append(c, {"--from-password-file", k.password_file});
+  if (!k.key_file.empty())
+    Append(c, {"--from-key-file", k.key_file});
+  else if (!k.password_file.empty())
+    Append(c, {"--from-password-file", k.password_file});
   return c;
 }
 

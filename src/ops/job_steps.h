@@ -15,26 +15,26 @@
 namespace lb::ops {
 
 enum class StepRole {
-  kBackup,  // makes a snapshot; its --json output has the snapshot id and sizes
-  kCopy,    // copy of the backup to another repository
-  kForget,  // retention after the backup
+  kBackup,       // makes a snapshot; its --json output has the snapshot id and sizes
+  kCopy,         // copy of the backup to another repository
+  kForget,       // retention after the backup
   kMaintenance,  // every other kind of job
 };
 
 struct JobStep {
   StepRole role = StepRole::kMaintenance;
-  std::string repository;          // the plan repository it works on (copy: the target)
-  std::vector<std::string> args;   // lifeboat's arguments (no program name)
+  std::string repository;                  // the plan repository it works on (copy: the target)
+  std::vector<std::string> args;           // lifeboat's arguments (no program name)
   std::map<std::string, std::string> env;  // variables set for the child
-  std::string Display() const;     // "lifeboat --repo ... pg backup --type full ..."
+  std::string Display() const;             // "lifeboat --repo ... pg backup --type full ..."
 };
 
 // The environment variables of ours never inherited by a job's child: each step says which
 // repository and secret it uses, so a LIFEBOAT_PASSWORD or LIFEBOAT_REPO of the daemon's
 // environment cannot pick another. Settings such as LIFEBOAT_CACHE_DIR pass through.
-inline const std::vector<std::string> kJobEnvUnset = {
-    "LIFEBOAT_REPO", "LIFEBOAT_PASSWORD", "LIFEBOAT_PASSWORD_FILE", "LIFEBOAT_KEY_FILE",
-    "LIFEBOAT_PG_SOURCE"};
+inline const std::vector<std::string> kJobEnvUnset = {"LIFEBOAT_REPO", "LIFEBOAT_PASSWORD",
+                                                      "LIFEBOAT_PASSWORD_FILE", "LIFEBOAT_KEY_FILE",
+                                                      "LIFEBOAT_PG_SOURCE"};
 inline const std::vector<std::string> kJobEnvPrefixesUnset = {"LIFEBOAT_FROM_"};
 
 // The tags every snapshot a job makes carries: "job:NAME" (its retention applies to these

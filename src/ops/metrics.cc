@@ -11,10 +11,14 @@ namespace lb::ops {
 std::string EscapeLabelValue(std::string_view v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -29,8 +33,10 @@ class Writer {
     name_ = name;
   }
   void Sample(std::string_view label, std::string_view value, double v) {
-    if (label.empty()) out_ += fmt::format("{} {}\n", name_, Number(v));
-    else out_ += fmt::format("{}{{{}=\"{}\"}} {}\n", name_, label, EscapeLabelValue(value), Number(v));
+    if (label.empty())
+      out_ += fmt::format("{} {}\n", name_, Number(v));
+    else
+      out_ += fmt::format("{}{{{}=\"{}\"}} {}\n", name_, label, EscapeLabelValue(value), Number(v));
   }
   std::string Take() { return std::move(out_); }
 

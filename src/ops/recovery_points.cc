@@ -1,9 +1,9 @@
 #include "ops/recovery_points.h"
 
+#include <fmt/format.h>
+
 #include <map>
 #include <tuple>
-
-#include <fmt/format.h>
 
 #include "pg/wal.h"
 #include "pg/wal_copy.h"
@@ -16,10 +16,16 @@ using nlohmann::json;
 json RecoveryPoints::ToJson() const {
   json snaps = json::array(), wals = json::array();
   for (const auto& s : snapshots)
-    snaps.push_back({{"id", s.id}, {"kind", s.kind}, {"source", s.source}, {"tags", s.tags},
-                     {"time", s.time}, {"count", s.count}});
+    snaps.push_back({{"id", s.id},
+                     {"kind", s.kind},
+                     {"source", s.source},
+                     {"tags", s.tags},
+                     {"time", s.time},
+                     {"count", s.count}});
   for (const auto& w : wal)
-    wals.push_back({{"source", w.source}, {"newest", w.newest}, {"archived_at", w.archived_at},
+    wals.push_back({{"source", w.source},
+                    {"newest", w.newest},
+                    {"archived_at", w.archived_at},
                     {"files", w.files}});
   return {{"repository", repository}, {"snapshots", snaps}, {"wal", wals}};
 }
@@ -118,8 +124,8 @@ Observation ObserveRepositories(const plan::Plan& plan, const std::string& progr
     if (!out->ok()) {
       std::string why = FirstLine(out->err);
       if (out->timed_out) why = fmt::format("no answer within {} s", timeout_seconds);
-      o.errors.push_back(fmt::format("repository '{}': {}", r.name,
-                                     why.empty() ? "could not be read" : why));
+      o.errors.push_back(
+          fmt::format("repository '{}': {}", r.name, why.empty() ? "could not be read" : why));
       continue;
     }
     auto j = nlohmann::json::parse(out->out, nullptr, false);
@@ -131,8 +137,8 @@ Observation ObserveRepositories(const plan::Plan& plan, const std::string& progr
     p.repository = r.name;
     o.repositories.push_back(std::move(p));
   }
-  o.taken_at = std::chrono::duration<double>(
-                   std::chrono::system_clock::now().time_since_epoch()).count();
+  o.taken_at =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   return o;
 }
 

@@ -4,10 +4,9 @@
 // which the daemon and `status` run per repository as a child process.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <atomic>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -20,14 +19,14 @@ struct SnapshotPoint {
   std::string kind = {};
   std::string source = {};
   std::vector<std::string> tags = {};
-  double time = 0;      // unix seconds
-  uint64_t count = 0;   // snapshots in the group
+  double time = 0;     // unix seconds
+  uint64_t count = 0;  // snapshots in the group
 };
 
 struct WalPoint {
   std::string source = {};
-  std::string newest = {};     // name of the newest segment (by name)
-  double archived_at = 0; // unix seconds: when the newest-archived object was written
+  std::string newest = {};  // name of the newest segment (by name)
+  double archived_at = 0;   // unix seconds: when the newest-archived object was written
   uint64_t files = 0;
 };
 

@@ -75,8 +75,10 @@ void Scheduler::SetPlan(const plan::Plan& plan, UnixSeconds now,
     jobs_.emplace(jp.name, std::move(j));
   }
   for (auto it = jobs_.begin(); it != jobs_.end();) {
-    if (it->second.removed && !it->second.ticket) it = jobs_.erase(it);
-    else ++it;
+    if (it->second.removed && !it->second.ticket)
+      it = jobs_.erase(it);
+    else
+      ++it;
   }
 }
 
@@ -104,9 +106,8 @@ std::vector<JobTicket> Scheduler::Poll(UnixSeconds now) {
   if (exclusive_running) return out;
   // A prune that is due waits for the running jobs to end, and nothing else starts
   // meanwhile: otherwise a busy plan could keep it waiting forever.
-  bool exclusive_due = std::any_of(order.begin(), order.end(), [&](const auto& o) {
-    return jobs_[std::get<1>(o)].exclusive;
-  });
+  bool exclusive_due = std::any_of(order.begin(), order.end(),
+                                   [&](const auto& o) { return jobs_[std::get<1>(o)].exclusive; });
   for (const auto& [scheduled, name] : order) {
     JobState& j = jobs_[name];
     if (running >= size_t(opts_.max_parallel)) break;
@@ -118,8 +119,11 @@ std::vector<JobTicket> Scheduler::Poll(UnixSeconds now) {
       });
       if (busy) continue;
     }
-    JobTicket t{.id = next_ticket_++, .job = name, .scheduled = j.waiting->scheduled,
-                .attempt = j.waiting->attempt, .missed = j.waiting->missed};
+    JobTicket t{.id = next_ticket_++,
+                .job = name,
+                .scheduled = j.waiting->scheduled,
+                .attempt = j.waiting->attempt,
+                .missed = j.waiting->missed};
     j.ticket = t.id;
     j.running_scheduled = t.scheduled;
     j.running_attempt = t.attempt;
@@ -143,8 +147,10 @@ void Scheduler::Finished(uint64_t ticket, bool ok, UnixSeconds now) {
     if (!ok && !stopped_ && j.running_attempt <= opts_.retries && !j.waiting) {
       int64_t delay = opts_.retry_delay;
       for (int i = 1; i < j.running_attempt && delay < (int64_t(1) << 40); ++i) delay *= 2;
-      j.waiting = Waiting{.scheduled = j.running_scheduled, .not_before = now + delay,
-                          .attempt = j.running_attempt + 1, .missed = false};
+      j.waiting = Waiting{.scheduled = j.running_scheduled,
+                          .not_before = now + delay,
+                          .attempt = j.running_attempt + 1,
+                          .missed = false};
     }
     return;
   }

@@ -36,7 +36,7 @@ struct JobTicket {
   std::string job = {};
   UnixSeconds scheduled = 0;  // the slot it is for (retries: the slot of the first attempt)
   int attempt = 1;
-  bool missed = false;        // a slot that passed while the daemon was down
+  bool missed = false;  // a slot that passed while the daemon was down
 };
 
 // Not thread-safe: one thread (the daemon's loop) drives it.

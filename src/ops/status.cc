@@ -1,9 +1,9 @@
 #include "ops/status.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-
-#include <fmt/format.h>
 
 #include "ops/job_steps.h"
 
@@ -13,10 +13,14 @@ using nlohmann::json;
 
 std::string_view ObjectiveStateName(ObjectiveState s) {
   switch (s) {
-    case ObjectiveState::kOk: return "OK";
-    case ObjectiveState::kWarning: return "WARNING";
-    case ObjectiveState::kViolated: return "VIOLATED";
-    case ObjectiveState::kNotMeasured: return "NOT_MEASURED";
+    case ObjectiveState::kOk:
+      return "OK";
+    case ObjectiveState::kWarning:
+      return "WARNING";
+    case ObjectiveState::kViolated:
+      return "VIOLATED";
+    case ObjectiveState::kNotMeasured:
+      return "NOT_MEASURED";
   }
   return "OK";
 }
@@ -29,10 +33,14 @@ std::string WalSourceOf(const plan::SourcePlan& s) {
 
 int Rank(ObjectiveState s) {
   switch (s) {
-    case ObjectiveState::kViolated: return 3;
-    case ObjectiveState::kWarning: return 2;
-    case ObjectiveState::kOk: return 1;
-    case ObjectiveState::kNotMeasured: return 0;
+    case ObjectiveState::kViolated:
+      return 3;
+    case ObjectiveState::kWarning:
+      return 2;
+    case ObjectiveState::kOk:
+      return 1;
+    case ObjectiveState::kNotMeasured:
+      return 0;
   }
   return 0;
 }
@@ -95,7 +103,8 @@ StatusReport ComputeStatus(const plan::Plan& plan, const std::vector<RecoveryPoi
         if (!SnapshotOfSource(s, src)) continue;
         if (!p.snapshot_time || s.time > *p.snapshot_time) {
           p.snapshot_time = s.time;
-          snap_what = fmt::format("{} snapshot {} in '{}'", s.kind, s.id.substr(0, 8), rp.repository);
+          snap_what =
+              fmt::format("{} snapshot {} in '{}'", s.kind, s.id.substr(0, 8), rp.repository);
         }
       }
       if (src.kind != plan::SourceKind::kPostgres) continue;
@@ -185,9 +194,12 @@ StatusReport ComputeStatus(const plan::Plan& plan, const std::vector<RecoveryPoi
 
 int StatusExitCode(const StatusReport& r) {
   switch (r.overall) {
-    case ObjectiveState::kViolated: return 2;
-    case ObjectiveState::kWarning: return 1;
-    default: return 0;
+    case ObjectiveState::kViolated:
+      return 2;
+    case ObjectiveState::kWarning:
+      return 1;
+    default:
+      return 0;
   }
 }
 
@@ -214,16 +226,17 @@ json StatusToJson(const StatusReport& r) {
     sources.push_back(std::move(j));
   }
   for (const auto& w : r.wal) {
-    json j = {{"source", w.source}, {"wal_source", w.wal_source}, {"newest", w.newest},
+    json j = {{"source", w.source},
+              {"wal_source", w.wal_source},
+              {"newest", w.newest},
               {"repository", w.repository}};
     j["archived_at"] = w.archived_at ? json(Time(*w.archived_at)) : json(nullptr);
     j["lag_seconds"] = w.lag ? json(*w.lag) : json(nullptr);
     wal.push_back(std::move(j));
   }
   for (const auto& js : r.jobs) {
-    json j = {{"name", js.name},         {"kind", js.kind},
-              {"source", js.source},     {"schedule", js.schedule},
-              {"runs", js.stats.runs},   {"failures", js.stats.failures},
+    json j = {{"name", js.name},           {"kind", js.kind},       {"source", js.source},
+              {"schedule", js.schedule},   {"runs", js.stats.runs}, {"failures", js.stats.failures},
               {"running", js.live.running}};
     j["last_run"] = js.stats.last ? RunJson(*js.stats.last) : json(nullptr);
     j["last_success"] = js.stats.last_success ? RunJson(*js.stats.last_success) : json(nullptr);
@@ -231,19 +244,19 @@ json StatusToJson(const StatusReport& r) {
     jobs.push_back(std::move(j));
   }
   for (const auto& f : r.failures) failures.push_back(RunJson(f));
-  return {{"now", Time(r.now)},
-          {"now_unix", r.now},
-          {"plan", r.plan_file},
-          {"state", ObjectiveStateName(r.overall == ObjectiveState::kNotMeasured
-                                           ? ObjectiveState::kOk
-                                           : r.overall)},
-          {"exit_code", StatusExitCode(r)},
-          {"objectives", objectives},
-          {"sources", sources},
-          {"wal", wal},
-          {"jobs", jobs},
-          {"failures", failures},
-          {"errors", r.errors}};
+  return {
+      {"now", Time(r.now)},
+      {"now_unix", r.now},
+      {"plan", r.plan_file},
+      {"state", ObjectiveStateName(r.overall == ObjectiveState::kNotMeasured ? ObjectiveState::kOk
+                                                                             : r.overall)},
+      {"exit_code", StatusExitCode(r)},
+      {"objectives", objectives},
+      {"sources", sources},
+      {"wal", wal},
+      {"jobs", jobs},
+      {"failures", failures},
+      {"errors", r.errors}};
 }
 
 std::string StatusToText(const StatusReport& r) {
@@ -277,8 +290,9 @@ std::string StatusToText(const StatusReport& r) {
       if (!j.live.running) result = std::string(RunResultName(j.stats.last->result));
       dur = fmt::format("{:.1f}s", j.stats.last->ended - j.stats.last->started);
     }
-    out += fmt::format("{:<20} {:<10} {:<20} {:<11} {:>9} {:<20}\n", j.name, j.kind, last, result,
-                       dur, j.live.next_run ? plan::FormatUtc(*j.live.next_run).substr(0, 19) : "-");
+    out +=
+        fmt::format("{:<20} {:<10} {:<20} {:<11} {:>9} {:<20}\n", j.name, j.kind, last, result, dur,
+                    j.live.next_run ? plan::FormatUtc(*j.live.next_run).substr(0, 19) : "-");
   }
   if (!r.failures.empty()) {
     out += "\nRECENT FAILURES\n";

@@ -4,9 +4,8 @@
 // repositories and the job history; shown by `lifeboat status`, /status and /metrics.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,8 +25,8 @@ std::string_view ObjectiveStateName(ObjectiveState s);  // "OK", "WARNING", "VIO
 // The newest point a plan source can be restored to, and what it is.
 struct SourcePoint {
   std::string source = {};
-  std::optional<double> point = {};          // unix seconds; nullopt: nothing to restore
-  std::string what = {};                     // "WAL 0000...0A archived in 'eu-west'", "snapshot ..."
+  std::optional<double> point = {};  // unix seconds; nullopt: nothing to restore
+  std::string what = {};             // "WAL 0000...0A archived in 'eu-west'", "snapshot ..."
   std::optional<double> snapshot_time = {};  // newest snapshot of the source
   std::optional<double> wal_time = {};       // newest WAL segment archived (postgres)
 };
@@ -36,9 +35,9 @@ struct ObjectiveStatus {
   std::string name = {};
   std::string description = {};
   std::vector<std::string> sources = {};
-  std::optional<int64_t> rpo = {};         // seconds
+  std::optional<int64_t> rpo = {};  // seconds
   std::optional<int64_t> rto = {};
-  std::optional<double> exposure = {};     // seconds, of the worst source; nullopt: unbounded
+  std::optional<double> exposure = {};  // seconds, of the worst source; nullopt: unbounded
   std::string worst_source = {};
   ObjectiveState state = ObjectiveState::kNotMeasured;
 };
@@ -75,9 +74,9 @@ struct StatusReport {
   std::vector<SourcePoint> sources = {};
   std::vector<WalStatus> wal = {};
   std::vector<JobStatus> jobs = {};
-  std::vector<RunRecord> failures = {};              // newest first
-  std::vector<std::string> errors = {};              // repositories that could not be read, ...
-  ObjectiveState overall = ObjectiveState::kOk; // the worst objective state
+  std::vector<RunRecord> failures = {};          // newest first
+  std::vector<std::string> errors = {};          // repositories that could not be read, ...
+  ObjectiveState overall = ObjectiveState::kOk;  // the worst objective state
 };
 
 // Whether the snapshot point `s` holds data of plan source `src`: it carries the tag

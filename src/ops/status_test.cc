@@ -44,12 +44,20 @@ objectives:
 RecoveryPoints Points(double wal_at, double files_at) {
   RecoveryPoints r1;
   r1.repository = "r1";
-  r1.wal.push_back({.source = "main", .newest = "000000010000000000000042", .archived_at = wal_at,
-                    .files = 66});
-  r1.snapshots.push_back({.id = "aa11", .kind = "pg-base", .source = "main", .tags = {},
-                          .time = kNow - 86000, .count = 3});
-  r1.snapshots.push_back({.id = "bb22", .kind = "files", .source = "",
-                          .tags = {"job:files", "source:files"}, .time = files_at, .count = 5});
+  r1.wal.push_back(
+      {.source = "main", .newest = "000000010000000000000042", .archived_at = wal_at, .files = 66});
+  r1.snapshots.push_back({.id = "aa11",
+                          .kind = "pg-base",
+                          .source = "main",
+                          .tags = {},
+                          .time = kNow - 86000,
+                          .count = 3});
+  r1.snapshots.push_back({.id = "bb22",
+                          .kind = "files",
+                          .source = "",
+                          .tags = {"job:files", "source:files"},
+                          .time = files_at,
+                          .count = 5});
   return r1;
 }
 
@@ -64,10 +72,14 @@ StatusReport Compute(double wal_at, double files_at, double cfg_at) {
   RecoveryPoints r1 = Points(wal_at, files_at);
   RecoveryPoints r2;
   r2.repository = "r2";
-  r2.snapshots.push_back({.id = "cc33", .kind = "command", .source = "cfg", .tags = {},
-                          .time = cfg_at, .count = 1});
-  r2.snapshots.push_back({.id = "dd44", .kind = "files", .source = "",
-                          .tags = {"source:files-old"}, .time = kNow, .count = 1});
+  r2.snapshots.push_back(
+      {.id = "cc33", .kind = "command", .source = "cfg", .tags = {}, .time = cfg_at, .count = 1});
+  r2.snapshots.push_back({.id = "dd44",
+                          .kind = "files",
+                          .source = "",
+                          .tags = {"source:files-old"},
+                          .time = kNow,
+                          .count = 1});
   return ComputeStatus(MakePlan(), {r1, r2}, {}, {}, {}, {}, kNow);
 }
 
@@ -114,8 +126,12 @@ TEST(StatusTest, WithoutWalTheNewestBaseBackupCounts) {
   EXPECT_EQ(r.errors.size(), 1u);
   RecoveryPoints only_base;
   only_base.repository = "r1";
-  only_base.snapshots.push_back({.id = "aa11", .kind = "pg-base", .source = "main", .tags = {},
-                                 .time = kNow - 100, .count = 1});
+  only_base.snapshots.push_back({.id = "aa11",
+                                 .kind = "pg-base",
+                                 .source = "main",
+                                 .tags = {},
+                                 .time = kNow - 100,
+                                 .count = 1});
   r = ComputeStatus(MakePlan(), {only_base}, {}, {}, {}, {}, kNow);
   EXPECT_DOUBLE_EQ(*Find(r, "payments").exposure, 100);
 }
@@ -149,9 +165,14 @@ TEST(MetricsTest, PrometheusText) {
   ASSERT_EQ(js.name, "files");
   js.stats.runs = 4;
   js.stats.failures = 1;
-  RunRecord ok{.id = 3, .job = "files", .scheduled = int64_t(kNow) - 600,
-               .started = kNow - 600, .ended = kNow - 590.5, .result = RunResult::kOk,
-               .exit_code = 0, .bytes = 12345};
+  RunRecord ok{.id = 3,
+               .job = "files",
+               .scheduled = int64_t(kNow) - 600,
+               .started = kNow - 600,
+               .ended = kNow - 590.5,
+               .result = RunResult::kOk,
+               .exit_code = 0,
+               .bytes = 12345};
   js.stats.last = ok;
   js.stats.last_success = ok;
   js.live.next_run = int64_t(kNow) + 60;
@@ -178,7 +199,8 @@ TEST(MetricsTest, PrometheusText) {
   // Every sample belongs to a family announced by HELP and TYPE just before.
   EXPECT_EQ(m.find("lifeboat_objective_rpo_seconds{objective=\"everything\"}"), std::string::npos);
   auto none = ComputeStatus(MakePlan(), {}, {}, {}, {}, {}, kNow);
-  EXPECT_NE(RenderMetrics(none).find("lifeboat_objective_rpo_exposure_seconds{objective=\"payments\"} +Inf\n"),
+  EXPECT_NE(RenderMetrics(none).find(
+                "lifeboat_objective_rpo_exposure_seconds{objective=\"payments\"} +Inf\n"),
             std::string::npos);
 }
 
