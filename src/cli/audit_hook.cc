@@ -51,6 +51,7 @@ constexpr AuditRule kAudited[] = {
     // Commands being built elsewhere; recorded as soon as they exist under these names.
     {"copy"},
     {"drill"},
+    {"daemon"},
 };
 
 const AuditRule* FindRule(std::string_view operation) {
@@ -131,7 +132,15 @@ std::string CommandPath(const CLI::App& app) {
   return path;
 }
 
+namespace {
+std::vector<std::string>& CommandLine() {
+  static std::vector<std::string> argv;
+  return argv;
+}
+}  // namespace
+
 int RunAudited(const std::string& operation, int argc, char** argv, const Runner& command) {
+  CommandLine().assign(argv, argv + argc);
   const AuditRule* rule = FindRule(operation);
   if (!rule) return command();
 
@@ -196,6 +205,26 @@ int RunAudited(const std::string& operation, int argc, char** argv, const Runner
                  audit::RedactText(opened.url, secrets), s.ToString());
   }
   return rc;
+}
+
+void AuditEvent(const std::string& operation) {
+  const AuditSettings settings = EffectiveAuditSettings();
+  auto log = OpenLog(settings);
+  if (!log.ok()) {
+    LogWarning("audit log: {}; '{}' is not recorded", log.status().message(), operation);
+    return;
+  }
+  audit::Event e;
+  e.time_ns = NowNs();
+  audit::SetProcessFields(e);
+  e.operation = operation;
+  std::vector<std::string> secrets = SecretsRead();
+  for (const char* var : {"LIFEBOAT_PASSWORD", "PGPASSWORD"})
+    if (!Env(var).empty()) secrets.push_back(Env(var));
+  e.argv = audit::RedactArgv(CommandLine(), secrets);
+  e.result = "ok";
+  auto rec = (*log)->Append(e);
+  if (!rec.ok()) LogWarning("audit log: {}; '{}' is not recorded", rec.status().message(), operation);
 }
 
 }  // namespace lb::cli

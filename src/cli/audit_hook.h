@@ -40,4 +40,9 @@ std::string CommandPath(const CLI::App& app);
 // copy is a warning only: the record is in the file. Returns the exit code for main().
 int RunAudited(const std::string& operation, int argc, char** argv, const Runner& command);
 
+// Appends one record for an event inside a long-running command ("daemon start"), with
+// exit code 0 and result "ok". A log that cannot be written gives a warning.
+// The command line is the one RunAudited was given.
+void AuditEvent(const std::string& operation);
+
 }  // namespace lb::cli

@@ -128,5 +128,6 @@ void AddForgetCommands(CLI::App& app, Runner& run);
 void AddCopyCommands(CLI::App& app, Runner& run);
 void AddPlanCommands(CLI::App& app, Runner& run);
 void AddAuditCommands(CLI::App& app, Runner& run);
+void AddDaemonCommands(CLI::App& app, Runner& run);
 
 }  // namespace lb::cli

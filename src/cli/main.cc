@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   AddCopyCommands(app, run);
   AddPlanCommands(app, run);
   AddAuditCommands(app, run);
+  AddDaemonCommands(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
