@@ -144,7 +144,7 @@ int RunAudited(const std::string& operation, int argc, char** argv, const Runner
   const AuditRule* rule = FindRule(operation);
   if (!rule) return command();
 
-  const AuditSettings settings = EffectiveAuditSettings();
+  AuditSettings settings = EffectiveAuditSettings();
   audit::Event e;
   e.time_ns = NowNs();
   const auto start = std::chrono::steady_clock::now();
@@ -163,6 +163,13 @@ int RunAudited(const std::string& operation, int argc, char** argv, const Runner
   }
 
   const int rc = command();
+  // A command that read a plan file (the daemon) may have moved the log meanwhile.
+  if (AuditSettings now = EffectiveAuditSettings(); now.log != settings.log) {
+    settings = now;
+    log = OpenLog(settings);
+    if (!log.ok())
+      LogWarning("audit log: {}; '{}' is not recorded", log.status().message(), operation);
+  }
   if (!log.ok()) return rc;
   if ((rc == 0 && !rule->record_success) || rc == rule->unrecorded_exit) return rc;
 

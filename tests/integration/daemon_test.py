@@ -78,8 +78,9 @@ class Setup:
         self.lbrun(["--repo", self.repo, "--password-file", self.pw, "init"])
         self.lbrun(["--repo", self.repo, "--password-file", self.pw, "key", "add",
                     "--generate-key-file", self.key])
-        self.archive_command = (f"{self.lb} --repo {self.repo} --key-file {self.key} "
-                                f"pg wal-push --source main %p")
+        self.audit_log = os.path.join(self.work, "audit.log")
+        self.archive_command = (f"LIFEBOAT_AUDIT_LOG={self.audit_log} {self.lb} --repo {self.repo} "
+                                f"--key-file {self.key} pg wal-push --source main %p")
         self.pg = ph.Cluster(archive_command=self.archive_command, archive_timeout=2,
                              name="daemon", conf={"autovacuum": "off"})
         self.pg.init()
@@ -142,6 +143,8 @@ objectives:
   documents:
     sources: [docs]
     rpo: 60s
+audit:
+  log: {self.audit_log}
 daemon:
   listen: 127.0.0.1:{self.port}
   history: {self.history}
@@ -328,6 +331,15 @@ def main():
         check("no job process left after the second stop", s.daemon_children() == [], s.daemon_children())
         fails = [r for r in s.runs() if r[4] == "running"]
         check("every run has an end", fails == [], fails)
+
+        # The audit trail: the daemon's starts and stops and every job step, chained.
+        v = s.lbrun(["audit", "verify", "--log", s.audit_log], check=False)
+        check("audit verify passes on the daemon's log", v.returncode == 0, v.stdout + v.stderr)
+        ops = [json.loads(line)["operation"] for line in open(s.audit_log) if line.strip()]
+        check("audit: two daemon starts and two stops", ops.count("daemon start") == 2
+              and ops.count("daemon") == 2, ops[:20])
+        check("audit: the job steps are recorded",
+              {"pg backup", "backup files", "forget"} <= set(ops), sorted(set(ops)))
     except Exception:  # noqa: BLE001
         traceback.print_exc()
         results.append(("unexpected error", False))
