@@ -69,6 +69,8 @@ int RunCopy(const CopyArgs& a) {
   if (from_url.empty())
     return Fail(Status(Code::kInvalidArgument, "no source repository given")
                     .WithHint("pass --from REPO (or set LIFEBOAT_FROM_REPO)"));
+  if (Status s = CheckUrlHasNoCredentials(from_url); !s.ok()) return Fail(s);
+  if (Status s = CheckUrlHasNoCredentials(a.to); !s.ok()) return Fail(s);
   std::string to_url = a.to;
   const auto& repos = Globals().repos;
   if (!to_url.empty() && !repos.empty() && (repos.size() > 1 || repos[0] != to_url))
@@ -239,6 +241,52 @@ int RunCopy(const CopyArgs& a) {
 }
 
 }  // namespace
+
+int CopyToOtherRepos(repo::Repository& first, const repo::Snapshot& snapshot) {
+  auto urls = RepoUrls();
+  if (!urls.ok() || urls->size() < 2) return 0;
+  int rc = 0;
+  for (size_t i = 1; i < urls->size(); ++i) {
+    const std::string& url = (*urls)[i];
+    auto fail = [&](const Status& s) {
+      Fail(s.WithContext(fmt::format("snapshot {} is stored in '{}'; copy to '{}'",
+                                     snapshot.id.Short(), (*urls)[0], url))
+               .WithHint(fmt::format("catch up later with 'lifeboat copy --from {} --to {}'",
+                                     (*urls)[0], url)));
+      if (rc == 0) rc = ExitCodeFor(s.code());
+    };
+    auto to = OpenRepoAt(url, LockMode::kNone, "copy");
+    if (!to.ok()) {
+      fail(to.status());
+      continue;
+    }
+    auto lock = repo::RepoLock::Acquire(to->repo->storage(), false, "copy", true);
+    if (!lock.ok()) {
+      fail(lock.status());
+      continue;
+    }
+    repo::CopyOptions opts;
+    opts.snapshots = {snapshot.id.Hex()};
+    opts.threads = Globals().threads;
+    auto res = repo::CopySnapshots(first, *to->repo, opts);
+    if (!res.ok()) {
+      fail(res.status());
+      continue;
+    }
+    if (snapshot.kind == pg::kBaseKind) {
+      pg::WalCopyOptions wo;
+      wo.threads = Globals().threads;
+      auto w = pg::CopyWalArchive(first, *to->repo, snapshot.source, wo);
+      if (!w.ok()) {
+        fail(w.status().WithContext(fmt::format("copy WAL of source '{}'", snapshot.source)));
+        continue;
+      }
+    }
+    if (!Globals().quiet)
+      LogInfo("snapshot {} copied to '{}'", snapshot.id.Short(), url);
+  }
+  return rc;
+}
 
 void AddCopyCommands(CLI::App& app, Runner& run) {
   static CopyArgs args;

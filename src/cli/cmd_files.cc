@@ -28,7 +28,7 @@ struct BackupArgs {
 };
 
 int RunBackupFiles(const BackupArgs& a) {
-  auto r = OpenRepo(LockMode::kShared, "backup files");
+  auto r = OpenBackupTarget(LockMode::kShared, "backup files");
   if (!r.ok()) return Fail(r.status());
   source::FileBackupOptions opts;
   opts.paths = a.paths;
@@ -45,6 +45,7 @@ int RunBackupFiles(const BackupArgs& a) {
   bar.reset();
   if (!res.ok()) return Fail(res.status().WithContext("backup failed; no snapshot was written"));
   const auto& s = res->snapshot;
+  const int copied = CopyToOtherRepos(*r->repo, s);
   if (Globals().json) {
     json j = s.ToJson(true);
     j["errors"] = res->errors;
@@ -64,7 +65,7 @@ int RunBackupFiles(const BackupArgs& a) {
                  res->errors.size(), res->errors.size() == 1 ? "y" : "ies");
     return ExitCodeFor(Code::kIncomplete);
   }
-  return 0;
+  return copied;
 }
 
 struct LogArgs {
@@ -76,7 +77,7 @@ struct LogArgs {
 int RunBackupLogs(const LogArgs& a) {
   auto age = repo::ParseDuration(a.older_than);
   if (!age.ok()) return Fail(age.status().WithContext("--older-than"));
-  auto r = OpenRepo(LockMode::kShared, "backup logs");
+  auto r = OpenBackupTarget(LockMode::kShared, "backup logs");
   if (!r.ok()) return Fail(r.status());
   source::FileBackupOptions opts;
   opts.paths = a.dirs;
@@ -98,10 +99,11 @@ int RunBackupLogs(const LogArgs& a) {
   auto res = source::BackupFiles(*r->repo, opts);
   if (!res.ok()) return Fail(res.status().WithContext("backup logs failed; no snapshot was written"));
   const auto& s = res->snapshot;
+  const int copied = CopyToOtherRepos(*r->repo, s);
   source::RemoveArchivedResult removed;
-  if (a.remove_archived && res->errors.empty()) {
-    // The snapshot is committed; now every archived file is read back and compared before
-    // it is deleted.
+  if (a.remove_archived && res->errors.empty() && copied == 0) {
+    // The snapshot is committed (in every repository); now every archived file is read back
+    // and compared before it is deleted.
     auto rm = source::RemoveArchivedFiles(*r->repo, s, res->stored_paths);
     if (!rm.ok()) return Fail(rm.status().WithContext("snapshot saved, originals kept"));
     removed = *rm;
@@ -130,7 +132,9 @@ int RunBackupLogs(const LogArgs& a) {
       std::fprintf(stderr, "warning: nothing was removed because some files could not be read\n");
     return ExitCodeFor(Code::kIncomplete);
   }
-  return removed.kept.empty() ? 0 : ExitCodeFor(Code::kIncomplete);
+  if (copied != 0 && a.remove_archived)
+    std::fprintf(stderr, "warning: nothing was removed because a copy failed\n");
+  return removed.kept.empty() ? copied : ExitCodeFor(Code::kIncomplete);
 }
 
 struct RestoreArgs {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "cli/audit_hook.h"
 #include "cli/common.h"
 #include "cli/progress.h"
 #include "pg/archive_report.h"
@@ -46,7 +47,7 @@ struct PgBackupArgs {
 int RunPgBackup(const PgBackupArgs& a) {
   if (a.type != "full" && a.type != "incr")
     return Fail(Err(Code::kInvalidArgument, "--type must be full or incr, not '{}'", a.type));
-  auto r = OpenRepo(LockMode::kShared, "pg backup");
+  auto r = OpenBackupTarget(LockMode::kShared, "pg backup");
   if (!r.ok()) return Fail(r.status());
   pg::BaseBackupOptions opts;
   opts.conninfo = a.dbname;
@@ -65,6 +66,7 @@ int RunPgBackup(const PgBackupArgs& a) {
   if (!res.ok()) return Fail(res.status().WithContext("pg backup failed"));
   for (const auto& b : res->bad_pages) std::fprintf(stderr, "warning: bad page: %s\n", b.c_str());
   const auto& s = res->snapshot;
+  const int copied = CopyToOtherRepos(*r->repo, s);
   if (Globals().json) {
     json j = s.ToJson(true);
     j["bad_pages"] = res->bad_pages;
@@ -87,7 +89,7 @@ int RunPgBackup(const PgBackupArgs& a) {
                  res->bad_pages.size());
     return ExitCodeFor(Code::kCorruption);
   }
-  return 0;
+  return copied;
 }
 
 // Pushes to every repository; succeeds only when all have the file, so PostgreSQL keeps
@@ -238,7 +240,15 @@ Result<std::string> RestoreCommand(const std::string& source) {
                   "LIFEBOAT_PASSWORD")
         .WithHint("use LIFEBOAT_KEY_FILE (fastest: 'lifeboat key add --generate-key-file F') "
                   "or LIFEBOAT_PASSWORD_FILE, readable by the database user");
-  return fmt::format("{} {} {} pg wal-get --source {}", q(self), repos, secret, q(source));
+  // wal-get is audited: its records go to the same log, keyed the same way, as this
+  // restore's, unless the log is only the default (then each account uses its own).
+  std::string audit;
+  const AuditSettings as = EffectiveAuditSettings();
+  if (as.log_given) audit += " --audit-log " + q(as.log);
+  if (!as.key_file.empty()) audit += " --audit-key-file " + q(as.key_file);
+  if (as.required) audit += " --audit-required";
+  return fmt::format("{} {} {}{} pg wal-get --source {}", q(self), repos, secret, audit,
+                     q(source));
 }
 
 int RunPgRestore(const PgRestoreArgs& a) {

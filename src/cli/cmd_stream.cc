@@ -58,7 +58,7 @@ struct CommandArgs {
 int RunBackupCommand(const CommandArgs& a) {
   if (a.name.empty() || a.name.find('/') != std::string::npos)
     return Fail(Err(Code::kInvalidArgument, "--name must be a non-empty name without '/'"));
-  auto r = OpenRepo(LockMode::kShared, "backup command");
+  auto r = OpenBackupTarget(LockMode::kShared, "backup command");
   if (!r.ok()) return Fail(r.status());
   source::StreamBackupOptions opts;
   opts.streams.push_back({a.filename.empty() ? a.name + ".out" : a.filename, a.argv, ""});
@@ -80,6 +80,7 @@ int RunBackupCommand(const CommandArgs& a) {
   if (!res.ok()) return Fail(res.status());
   for (const auto& s : res->streams) WarnStderr(BaseName(a.argv[0]), s.stderr_tail);
   const auto& s = res->snapshot;
+  const int copied = CopyToOtherRepos(*r->repo, s);
   if (Globals().json) {
     json j = s.ToJson(true);
     j["added"] = res->writer.bytes_new_raw;
@@ -92,7 +93,7 @@ int RunBackupCommand(const CommandArgs& a) {
                 HumanBytes(res->writer.bytes_new_raw).c_str(),
                 HumanBytes(res->writer.bytes_new_stored).c_str(), res->seconds);
   }
-  return 0;
+  return copied;
 }
 
 // ---- dump ----
@@ -348,7 +349,7 @@ int RunPgDump(const PgDumpArgs& a) {
                 {"pg_dump_major", major},
                 {"format", "custom"},
                 {"globals", !a.no_globals}};
-  auto r = OpenRepo(LockMode::kShared, "pg dump");
+  auto r = OpenBackupTarget(LockMode::kShared, "pg dump");
   if (!r.ok()) return Fail(r.status());
   source::BackupProgress progress;
   std::unique_ptr<ProgressBar> bar;
@@ -364,6 +365,7 @@ int RunPgDump(const PgDumpArgs& a) {
   if (!res.ok()) return Fail(res.status().WithContext("pg dump"));
   for (const auto& s : res->streams) WarnStderr(s.display.substr(0, s.display.find(' ')), s.stderr_tail);
   const auto& s = res->snapshot;
+  const int copied = CopyToOtherRepos(*r->repo, s);
   if (Globals().json) {
     json j = s.ToJson(true);
     j["added"] = res->writer.bytes_new_raw;
@@ -378,7 +380,7 @@ int RunPgDump(const PgDumpArgs& a) {
                 s.id.Short().c_str(), files.c_str(), HumanBytes(res->writer.bytes_new_raw).c_str(),
                 HumanBytes(res->writer.bytes_new_stored).c_str(), res->seconds);
   }
-  return 0;
+  return copied;
 }
 
 // ---- pg restore-dump ----

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -18,12 +20,63 @@ GlobalOptions& Globals() {
   return g;
 }
 
+namespace {
+
+std::vector<std::string>& MutableSecretsRead() {
+  static std::vector<std::string> secrets;
+  return secrets;
+}
+
+std::vector<OpenedRepository>& MutableOpenedRepositories() {
+  static std::vector<OpenedRepository> opened;
+  return opened;
+}
+
+Status& MutableLastFailure() {
+  static Status last;
+  return last;
+}
+
+}  // namespace
+
+const std::vector<std::string>& SecretsRead() { return MutableSecretsRead(); }
+const std::vector<OpenedRepository>& OpenedRepositories() { return MutableOpenedRepositories(); }
+const Status& LastFailure() { return MutableLastFailure(); }
+
+Status CheckUrlHasNoCredentials(std::string_view url) {
+  // Every message quotes repository urls, so one that carries a secret is refused here,
+  // before anything can echo it: "s3://KEY:SECRET@bucket/..." or "...?secret_key=...".
+  const size_t scheme_end = url.find("://");
+  bool found = false;
+  if (scheme_end != std::string_view::npos) {
+    std::string_view rest = url.substr(scheme_end + 3);
+    found = rest.substr(0, rest.find_first_of("/?")).find('@') != std::string_view::npos;
+  }
+  if (const size_t q = url.find('?'); q != std::string_view::npos) {
+    std::string query(url.substr(q + 1));
+    for (auto& c : query) c = char(std::tolower(static_cast<unsigned char>(c)));
+    for (std::string_view word : {"secret", "password", "token", "access_key", "credential"})
+      found |= query.find(word) != std::string::npos;
+  }
+  if (!found) return Status::Ok();
+  return Status(Code::kInvalidArgument,
+                fmt::format("a repository url starting '{}' carries credentials; they are not "
+                            "accepted in urls (they would show in ps, shell history and logs)",
+                            url.substr(0, scheme_end == std::string_view::npos ? 0 : scheme_end + 3)))
+      .WithHint("S3 credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE "
+                "or the AWS credentials file; the repository secret from --key-file or "
+                "--password-file");
+}
+
 Result<std::vector<std::string>> RepoUrls() {
-  if (!Globals().repos.empty()) return Globals().repos;
-  if (const char* r = std::getenv("LIFEBOAT_REPO"); r && *r)
-    return std::vector<std::string>{std::string(r)};
-  return Status(Code::kInvalidArgument, "no repository given")
-      .WithHint("pass --repo PATH or set LIFEBOAT_REPO");
+  std::vector<std::string> urls = Globals().repos;
+  if (urls.empty())
+    if (const char* r = std::getenv("LIFEBOAT_REPO"); r && *r) urls.emplace_back(r);
+  if (urls.empty())
+    return Status(Code::kInvalidArgument, "no repository given")
+        .WithHint("pass --repo PATH or set LIFEBOAT_REPO");
+  for (const auto& u : urls) LB_RETURN_IF_ERROR(CheckUrlHasNoCredentials(u));
+  return urls;
 }
 
 Result<std::string> RepoUrl() {
@@ -46,6 +99,7 @@ Result<std::string> ReadPasswordFile(const std::string& path) {
   if (!pw.empty() && pw.back() == '\n') pw.pop_back();
   if (!pw.empty() && pw.back() == '\r') pw.pop_back();
   if (pw.empty()) return Err(Code::kInvalidArgument, "password file '{}' is empty", path);
+  MutableSecretsRead().push_back(pw);
   return pw;
 }
 
@@ -70,7 +124,10 @@ const char* Env(const std::string& name) {
 Result<std::string> ReadPassword(const SecretSources& src) {
   if (!src.password_file.empty()) return ReadPasswordFile(src.password_file);
   if (const char* f = Env(src.password_file_env)) return ReadPasswordFile(f);
-  if (const char* p = Env(src.password_env)) return std::string(p);
+  if (const char* p = Env(src.password_env)) {
+    MutableSecretsRead().emplace_back(p);
+    return std::string(p);
+  }
   return Status(Code::kInvalidArgument, "no password given")
       .WithHint(fmt::format("set {} or {} (or pass {} FILE / {} FILE, or set {})",
                             src.password_file_env, src.key_file_env, src.password_file_option,
@@ -95,6 +152,14 @@ Result<repo::Secret> ReadSecret(const SecretSources& src) {
 Result<OpenedRepo> OpenRepo(LockMode lock, const std::string& purpose) {
   LB_ASSIGN_OR_RETURN(std::string url, RepoUrl());
   return OpenRepoAt(url, lock, purpose);
+}
+
+Result<OpenedRepo> OpenBackupTarget(LockMode lock, const std::string& purpose) {
+  LB_ASSIGN_OR_RETURN(auto urls, RepoUrls());
+  auto r = OpenRepoAt(urls[0], lock, purpose);
+  if (!r.ok() && urls.size() > 1)
+    return r.status().WithContext(fmt::format("repository '{}'", urls[0]));
+  return r;
 }
 
 Result<OpenedRepo> OpenFirstReachable(LockMode lock, const std::string& purpose,
@@ -132,6 +197,10 @@ Result<OpenedRepo> OpenRepoAt(const std::string& url, const repo::Secret& secret
   }
   OpenedRepo out;
   LB_ASSIGN_OR_RETURN(out.repo, repo::Repository::Open(std::move(*st), secret));
+  auto& opened = MutableOpenedRepositories();
+  auto same = std::find_if(opened.begin(), opened.end(), [&](const auto& o) { return o.url == url; });
+  if (same != opened.end()) same->repo = out.repo;
+  else opened.push_back({url, out.repo});
   if (lock != LockMode::kNone) {
     LB_ASSIGN_OR_RETURN(out.lock, repo::RepoLock::Acquire(out.repo->storage(),
                                                           lock == LockMode::kExclusive, purpose));
@@ -156,6 +225,7 @@ Status FromRepoError(const Status& s, std::string_view what) {
 }
 
 int Fail(const Status& s) {
+  MutableLastFailure() = s;
   std::string text = s.ToString();
   size_t nl = text.find('\n');
   std::fprintf(stderr, "error: %s\n", text.substr(0, nl).c_str());

@@ -11,6 +11,7 @@
 
 #include "repo/lock.h"
 #include "repo/repository.h"
+#include "repo/snapshot.h"
 
 namespace lb::cli {
 
@@ -25,10 +26,17 @@ struct GlobalOptions {
   bool quiet = false;
   int verbose = 0;
   size_t threads = 0;
+  // The audit trail (cli/audit_hook.h): flag, else LIFEBOAT_AUDIT_*, else the plan file.
+  std::string audit_log;        // --audit-log FILE
+  std::string audit_key_file;   // --audit-key-file FILE
+  bool audit_required = false;  // --audit-required
 };
 
 GlobalOptions& Globals();
 
+// kInvalidArgument (without echoing the secret) when a repository url carries credentials:
+// userinfo ("s3://KEY:SECRET@bucket") or a secret-looking query option.
+Status CheckUrlHasNoCredentials(std::string_view url);
 // The repository locations in priority order: every --repo, else LIFEBOAT_REPO;
 // kInvalidArgument when there is none.
 Result<std::vector<std::string>> RepoUrls();
@@ -58,9 +66,14 @@ inline Result<repo::Secret> ReadSecret() { return ReadSecret(RepoSecretSources()
 Result<std::string> ReadPassword(const SecretSources& src);
 inline Result<std::string> ReadPassword() { return ReadPassword(RepoSecretSources()); }
 Result<std::string> ReadPasswordFile(const std::string& path);
+// Every secret value this process has read (password and key files, LIFEBOAT_PASSWORD), so
+// that the audit record can redact them wherever they turn up.
+const std::vector<std::string>& SecretsRead();
 
 struct OpenedRepo {
-  std::unique_ptr<repo::Repository> repo;
+  // Shared with OpenedRepositories(): the audit hook copies the command's record into the
+  // repository after the command has returned and let go of its OpenedRepo.
+  std::shared_ptr<repo::Repository> repo;
   std::unique_ptr<repo::RepoLock> lock;  // released before repo
 };
 enum class LockMode { kNone, kShared, kExclusive };
@@ -69,6 +82,14 @@ Result<OpenedRepo> OpenRepo(LockMode lock, const std::string& purpose);
 // that never answers is given up within seconds (storage::OpenOptions::has_fallback).
 Result<OpenedRepo> OpenRepoAt(const std::string& url, LockMode lock, const std::string& purpose,
                               bool has_fallback = false);
+// For backups: the first repository of --repo (the one the backup writes; the others receive a
+// copy afterwards, see CopyToOtherRepos).
+Result<OpenedRepo> OpenBackupTarget(LockMode lock, const std::string& purpose);
+// After a backup committed `snapshot` to `first` (opened by OpenBackupTarget, lock held):
+// copies it into every other --repo, in order, with its WAL for a PostgreSQL base backup.
+// Returns 0, or the exit code of the first copy that failed (the error is printed, naming
+// the repository and the `lifeboat copy` command that catches up later).
+int CopyToOtherRepos(repo::Repository& first, const repo::Snapshot& snapshot);
 // For reading commands given several repositories: opens the first one that opens, warning
 // about each that does not (unreachable, missing, wrong key), in --repo order; each but the
 // last is opened with has_fallback. `url_out` receives the location opened.
@@ -84,8 +105,19 @@ void AddFromSecretOptions(CLI::App& cmd);
 // repository it concerns, and a wrong key hints at that repository's secret options.
 Status FromRepoError(const Status& s, std::string_view what);
 
+// The repositories this process opened with OpenRepoAt, one entry per url (the latest
+// opening), in the order first opened. Not thread-safe: commands open repositories from
+// their main thread.
+struct OpenedRepository {
+  std::string url;
+  std::shared_ptr<repo::Repository> repo;
+};
+const std::vector<OpenedRepository>& OpenedRepositories();
+
 // Prints "error: ..." (and the hint) and returns the exit code for the status.
 int Fail(const Status& s);
+// The status last given to Fail (ok when none): what the audit record gives as the result.
+const Status& LastFailure();
 bool ProgressWanted();
 void PrintJson(const nlohmann::json& j);
 
@@ -98,5 +130,7 @@ void AddStreamCommands(CLI::App& app, Runner& run);
 void AddForgetCommands(CLI::App& app, Runner& run);
 void AddCopyCommands(CLI::App& app, Runner& run);
 void AddPlanCommands(CLI::App& app, Runner& run);
+void AddAuditCommands(CLI::App& app, Runner& run);
+void AddDaemonCommands(CLI::App& app, Runner& run);
 
 }  // namespace lb::cli

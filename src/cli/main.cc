@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "cli/audit_hook.h"
 #include "cli/common.h"
 #include "util/log.h"
 
@@ -39,6 +40,15 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", g.quiet, "no progress output");
   app.add_flag("-v,--verbose", g.verbose, "more output (repeat for debug)");
   app.add_option("--threads", g.threads, "worker threads (default: every core)");
+  app.add_option("--audit-log", g.audit_log,
+                 "audit log file (default: $LIFEBOAT_AUDIT_LOG, else "
+                 "$XDG_STATE_HOME/lifeboat/audit.log or ~/.local/state/lifeboat/audit.log)");
+  app.add_option("--audit-key-file", g.audit_key_file,
+                 "key that makes the audit log's chain an HMAC one (default: "
+                 "$LIFEBOAT_AUDIT_KEY_FILE)");
+  app.add_flag("--audit-required", g.audit_required,
+               "do not run an audited command whose record cannot be written (default: "
+               "$LIFEBOAT_AUDIT_REQUIRED; otherwise a warning)");
   Runner run;
   AddRepoCommands(app, run);
   AddFileCommands(app, run);
@@ -47,6 +57,8 @@ int main(int argc, char** argv) {
   AddForgetCommands(app, run);
   AddCopyCommands(app, run);
   AddPlanCommands(app, run);
+  AddAuditCommands(app, run);
+  AddDaemonCommands(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -56,5 +68,6 @@ int main(int argc, char** argv) {
   if (g.verbose >= 2) lb::SetLogLevel(lb::LogLevel::kDebug);
   else if (g.verbose == 1) lb::SetLogLevel(lb::LogLevel::kInfo);
   if (!run) return 2;
-  return run();
+  // Every command runs through the audit hook; its table says which leave a record.
+  return RunAudited(CommandPath(app), argc, argv, run);
 }

@@ -79,11 +79,12 @@ class CronParser {
   std::optional<CronSyntaxError> RunMacro(CronExpression& out, size_t at) {
     size_t end = text_.find_first_of(" \t", at);
     std::string_view word = text_.substr(at, end == std::string_view::npos ? end : end - at);
+    std::string lower(word);
+    for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == "@every") return RunEvery(out, at, end);
     if (end != std::string_view::npos && text_.find_first_not_of(" \t", end) != std::string_view::npos)
       return Error(text_.find_first_not_of(" \t", end) + 1,
                    fmt::format("unexpected text after {}; a macro stands alone", word));
-    std::string lower(word);
-    for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
     if (lower == "@reboot")
       return Error(at + 1, "@reboot is not a schedule (a plan job runs at times of day)");
     for (const auto& m : kMacros) {
@@ -96,6 +97,42 @@ class CronParser {
     return Error(at + 1, fmt::format("unknown macro '{}'; expected @hourly, @daily, @weekly, "
                                      "@monthly or @yearly",
                                      word));
+  }
+
+  // "@every 5s", "@every 1h30m": one or more <number><unit>, units s, m (minutes), h, each
+  // once; at least 1 second and at most 7 days.
+  std::optional<CronSyntaxError> RunEvery(CronExpression& out, size_t at, size_t end) {
+    size_t i = end == std::string_view::npos ? text_.size() : text_.find_first_not_of(" \t", end);
+    if (i == std::string_view::npos || i >= text_.size())
+      return Error(at + 1, "@every needs a duration, e.g. '@every 30s' or '@every 1h30m'");
+    size_t stop = text_.find_first_of(" \t", i);
+    if (stop != std::string_view::npos && text_.find_first_not_of(" \t", stop) != std::string_view::npos)
+      return Error(text_.find_first_not_of(" \t", stop) + 1,
+                   "unexpected text after the duration of @every");
+    std::string_view d = text_.substr(i, stop == std::string_view::npos ? stop : stop - i);
+    int64_t total = 0;
+    std::string seen;
+    size_t k = 0;
+    while (k < d.size()) {
+      size_t start = k;
+      int64_t n = 0;
+      while (k < d.size() && d[k] >= '0' && d[k] <= '9' && n < 100000000) n = n * 10 + (d[k++] - '0');
+      if (k == start)
+        return Error(i + k + 1, fmt::format("@every: expected a number at '{}'", d.substr(k)));
+      if (k == d.size())
+        return Error(i + k + 1, fmt::format("@every: '{}' has no unit (s, m or h)", d.substr(start)));
+      char u = char(std::tolower(static_cast<unsigned char>(d[k])));
+      int64_t mult = u == 's' ? 1 : u == 'm' ? kMinute : u == 'h' ? kHour : 0;
+      if (mult == 0 || seen.find(u) != std::string::npos)
+        return Error(i + k + 1, fmt::format("@every: unit '{}' is not s, m or h (each once)", d[k]));
+      seen += u;
+      total += n * mult;
+      ++k;
+    }
+    if (total < 1 || total > 7 * kDay)
+      return Error(i + 1, "@every: the interval must be from 1s to 168h");
+    out.every_ = total;
+    return std::nullopt;
   }
 
   // `base` is the column offset of `fields` within the text (0 for the text itself).
@@ -283,12 +320,14 @@ bool CronExpression::DayMatches(int64_t days) const {
 }
 
 bool CronExpression::Matches(LocalSeconds local) const {
+  if (every_ > 0) return local % every_ == 0;
   int64_t days = FloorDiv(local, kDay);
   int64_t secs = local - days * kDay;
   return DayMatches(days) && hours_[size_t(secs / kHour)] && minutes_[size_t(secs / kMinute % 60)];
 }
 
 std::optional<LocalSeconds> CronExpression::NextMatch(LocalSeconds local) const {
+  if (every_ > 0) return FloorDiv(local + every_ - 1, every_) * every_;
   int64_t t = FloorDiv(local + kMinute - 1, kMinute) * kMinute;  // round up to a minute
   int64_t limit_year = CivilFromDays(FloorDiv(t, kDay)).year + kSearchYears;
   while (true) {
@@ -325,6 +364,7 @@ std::optional<LocalSeconds> CronExpression::NextMatch(LocalSeconds local) const 
 }
 
 std::optional<UnixSeconds> CronSchedule::NextRun(UnixSeconds after) const {
+  if (int64_t every = expr_.every(); every > 0) return (FloorDiv(after, every) + 1) * every;
   if (zone_.IsFixed()) {
     int32_t off = zone_.OffsetAt(after);
     auto l = expr_.NextMatch(FloorDiv(after + off, kMinute) * kMinute + kMinute);

@@ -29,12 +29,17 @@ class CronExpression {
   // Sunday), each a comma list of '*', N, N-M, optionally followed by /STEP, or one of
   // @hourly @daily @midnight @weekly @monthly @yearly @annually. Names are case-insensitive.
   // An expression that can never match (day 30 of February) is an error too.
+  // Advanced: "@every DURATION" (units s, m, h, e.g. "@every 5s", "@every 1h30m") runs at
+  // every multiple of DURATION since the Unix epoch, in UTC whatever the zone; it exists for
+  // tests and sub-minute schedules, since cron proper is minute-granular.
   // Errors: kInvalidArgument, "bad cron expression '...': column C: <field> field: <what>".
   static Result<CronExpression> Parse(std::string_view text);
   // The same parser, with the column of the error for callers that point into a file.
   static std::optional<CronSyntaxError> Check(std::string_view text);
 
   const std::string& text() const { return text_; }
+  // Seconds between runs of an "@every" expression; 0 for a cron expression.
+  int64_t every() const { return every_; }
 
   // Whether the wall-clock minute `local` (seconds, any second within the minute) matches.
   // Day-of-month and day-of-week: when both are restricted (neither is written '*'), a day
@@ -49,6 +54,7 @@ class CronExpression {
   bool DayMatches(int64_t days) const;
 
   std::string text_;
+  int64_t every_ = 0;
   std::bitset<60> minutes_;
   std::bitset<24> hours_;
   std::bitset<32> days_;    // bit 1-31
@@ -69,7 +75,8 @@ class CronSchedule {
   const CronExpression& expression() const { return expr_; }
   const TimeZone& zone() const { return zone_; }
 
-  // The first run strictly after `after`, as a UTC instant (whole minutes). Matching
+  // The first run strictly after `after`, as a UTC instant (whole minutes; for "@every N",
+  // the next multiple of N seconds since the epoch). Matching
   // wall-clock times are converted with TimeZone::LocalToUtc, so a time inside a
   // spring-forward gap runs at the end of the gap, once (several such times run once
   // together), and a time that a fall-back repeats runs at its first occurrence only.

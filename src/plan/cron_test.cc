@@ -93,6 +93,31 @@ TEST(CronTest, Macros) {
   });
 }
 
+// "@every N": multiples of N seconds since the epoch, whatever the zone.
+TEST(CronTest, Every) {
+  RunCases({
+      {"@every 5s", "UTC", "2024-01-01T00:00:00",
+       {"2024-01-01T00:00:05Z", "2024-01-01T00:00:10Z", "2024-01-01T00:00:15Z"}},
+      {"@every 5s", "UTC", "2024-01-01T00:00:03", {"2024-01-01T00:00:05Z"}},
+      {"@every 1m30s", "Europe/Berlin", "2024-01-01T00:00:00",
+       {"2024-01-01T00:01:30Z", "2024-01-01T00:03:00Z"}},
+      {"@EVERY 1h", "UTC", "2024-01-01T00:59:59", {"2024-01-01T01:00:00Z"}},
+  });
+  auto iv = Sched("@every 10s").IntervalsWithin(T("2024-01-01T00:00:00"), 3600);
+  EXPECT_EQ(iv.shortest, 10);
+  EXPECT_EQ(iv.longest, 10);
+  EXPECT_EQ(Sched("@every 10s").expression().every(), 10);
+  EXPECT_EQ(Sched("0 1 * * *").expression().every(), 0);
+  for (const char* bad : {"@every", "@every 0s", "@every 5", "@every 5x", "@every 5s 3",
+                          "@every 1s1s", "@every 169h", "@every s"}) {
+    auto err = CronExpression::Check(bad);
+    EXPECT_TRUE(err.has_value()) << bad;
+  }
+  auto err = CronExpression::Check("@every 5x");
+  ASSERT_TRUE(err.has_value());
+  EXPECT_EQ(err->column, 9u);
+}
+
 TEST(CronTest, MonthEnds) {
   RunCases({
       // The 31st runs only in months that have one.

@@ -45,7 +45,8 @@ const Names kDrillKeys = {"source",      "schedule", "timezone", "repository",
                           "restore_age", "queries",  "rto"};
 const Names kQueryKeys = {"sql", "expect"};
 const Names kAuditKeys = {"log", "copy_to_repository"};
-const Names kDaemonKeys = {"listen", "token_file"};
+const Names kDaemonKeys = {"listen",      "token_file",   "history",   "job_timeout",
+                           "retries",     "retry_delay",  "max_parallel", "stop_grace"};
 
 // Keys that would hold a secret, and what to write instead. Checked in every map.
 struct SecretKey {
@@ -1375,6 +1376,24 @@ class Loader {
     }
     if (const Entry* e = f->Get("token_file")) {
       if (auto s = String(*e, "daemon")) d.token_file = *s;
+    }
+    if (const Entry* e = f->Get("history")) {
+      if (auto s = String(*e, "daemon")) d.history = *s;
+    }
+    if (const Entry* e = f->Get("job_timeout")) {
+      if (auto v = Elapsed(*e, "daemon")) d.job_timeout = *v;
+    }
+    if (const Entry* e = f->Get("retries")) {
+      if (auto v = Integer(*e, "daemon", 0, 100)) d.retries = int(*v);
+    }
+    if (const Entry* e = f->Get("retry_delay")) {
+      if (auto v = Elapsed(*e, "daemon")) d.retry_delay = *v;
+    }
+    if (const Entry* e = f->Get("max_parallel")) {
+      if (auto v = Integer(*e, "daemon", 1, 64)) d.max_parallel = int(*v);
+    }
+    if (const Entry* e = f->Get("stop_grace")) {
+      if (auto v = Elapsed(*e, "daemon")) d.stop_grace = *v;
     }
     if (ValidListen(d.listen) && d.token_file.empty() && !d.listen.starts_with("127.") &&
         !d.listen.starts_with("[::1]") && !d.listen.starts_with("localhost:"))

@@ -174,6 +174,12 @@ struct DaemonPlan {
   Location where;
   std::string listen;                        // "127.0.0.1:9187", "[::1]:9187"
   std::string token_file;                    // bearer token for the HTTP endpoints
+  std::string history;                       // job history database (SQLite); empty: default
+  int64_t job_timeout = 12 * 3600;           // seconds a job may run before it is stopped
+  int retries = 3;                           // retries of a failed job (0: none)
+  int64_t retry_delay = 60;                  // seconds before the first retry; doubles
+  int max_parallel = 2;                      // jobs running at once
+  int64_t stop_grace = 60;                   // seconds running jobs get to finish on SIGTERM
 };
 
 struct Plan {

@@ -139,6 +139,12 @@ audit:
 daemon:
   listen: 127.0.0.1:9187
   token_file: /etc/lifeboat/token
+  history: /var/lib/lifeboat/history.db
+  job_timeout: 2h
+  retries: 5
+  retry_delay: 30s
+  max_parallel: 3
+  stop_grace: 2m
 )";
   auto lp = Parse(text);
   ASSERT_TRUE(lp.ok()) << Dump(lp);
@@ -227,6 +233,12 @@ daemon:
   EXPECT_TRUE(p.audit.copy_to_repository);
   EXPECT_EQ(p.daemon.listen, "127.0.0.1:9187");
   EXPECT_EQ(p.daemon.token_file, "/etc/lifeboat/token");
+  EXPECT_EQ(p.daemon.history, "/var/lib/lifeboat/history.db");
+  EXPECT_EQ(p.daemon.job_timeout, 7200);
+  EXPECT_EQ(p.daemon.retries, 5);
+  EXPECT_EQ(p.daemon.retry_delay, 30);
+  EXPECT_EQ(p.daemon.max_parallel, 3);
+  EXPECT_EQ(p.daemon.stop_grace, 120);
 
   // The daemon's timer: runs of jobs and drills in time order.
   auto runs = NextRuns(p, kNow, 2);

@@ -374,6 +374,15 @@ Result<S3Options> S3OptionsFromUrl(std::string_view url, const EnvLookup& env) {
   while (prefix.starts_with('/')) prefix.remove_prefix(1);
   while (prefix.ends_with('/')) prefix.remove_suffix(1);
   o.prefix = std::string(prefix);
+  // "s3://KEY:SECRET@bucket/...": refused before anything can echo the url back.
+  if (o.bucket.find('@') != std::string::npos) {
+    const std::string host = o.bucket.substr(o.bucket.rfind('@') + 1);
+    return Status(Code::kInvalidArgument,
+                  fmt::format("repository url 's3://…@{}': credentials are not accepted in the "
+                              "url (they would show in ps and shell history)",
+                              host))
+        .WithHint(std::string(kCredentialHint));
+  }
   if (o.bucket.empty()) {
     return Status(Code::kInvalidArgument, fmt::format("repository url '{}' names no bucket", url))
         .WithHint("write s3://BUCKET/PREFIX");

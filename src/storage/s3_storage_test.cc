@@ -874,6 +874,12 @@ TEST_F(S3OptionsTest, RefusesBadUrls) {
   auto secret = Resolve("s3://b/p?secret_access_key=hunter2");
   EXPECT_EQ(secret.status().code(), Code::kInvalidArgument);
   EXPECT_FALSE(Contains(secret.status().ToString(), "hunter2"));
+  // Userinfo in the authority: refused without echoing either part.
+  auto userinfo = Resolve("s3://AKIDURL:hunter3@bucket/p");
+  EXPECT_EQ(userinfo.status().code(), Code::kInvalidArgument);
+  EXPECT_TRUE(Contains(userinfo.status().message(), "credentials are not accepted"));
+  EXPECT_FALSE(Contains(userinfo.status().ToString(), "hunter3"));
+  EXPECT_FALSE(Contains(userinfo.status().ToString(), "AKIDURL"));
   for (std::string_view bad : {"s3://",
                                "s3:///p",
                                "file:///x",

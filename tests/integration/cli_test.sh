@@ -27,6 +27,8 @@ trap cleanup EXIT
 # Every case starts from the same environment; nothing of the caller's leaks in.
 unset LIFEBOAT_PASSWORD LIFEBOAT_NEW_PASSWORD_FILE LIFEBOAT_REPO LIFEBOAT_PASSWORD_FILE
 export LIFEBOAT_TEST_FAST_KDF=1
+# Audit records of every case go here, not into the audit log of whoever runs the tests.
+export LIFEBOAT_AUDIT_LOG=$WORK/audit.log
 
 # ---- helpers (used inside a case; T is the case's directory) ----
 
@@ -236,6 +238,26 @@ case_several_repos() {
   $COMPARE "$T/src" "$T/restore$T/src" || fail "restore from the second repository differs"
   expect_rc 2 lb --repo "$T/repo" --repo "$T/repo2" check
   grep -q "works on one repository" "$T/err" || fail "check took two repositories silently"
+  # A backup given two repositories writes the first and copies into the second.
+  echo "changed" >>"$T/src/sub/small1"
+  expect_rc 0 lb --json --repo "$T/repo" --repo "$T/repo2" backup files "$T/src"
+  local id
+  id=$(json_get "$T/out" 'd["id"]')
+  expect_rc 0 lb --json --repo "$T/repo2" snapshots
+  [[ $(json_get "$T/out" '[s.get("original") for s in d].count("'"$id"'")') == 1 ]] ||
+    fail "the second repository has no copy of snapshot $id"
+  expect_rc 0 lb --repo "$T/repo2" restore latest --target "$T/restore3"
+  $COMPARE "$T/src" "$T/restore3$T/src" || fail "the copied snapshot restores differently"
+  expect_rc 0 lb --repo "$T/repo2" check --read-data
+  # The second one unreachable: the backup is stored in the first, the command says what to
+  # run later and fails.
+  expect_rc 7 lb --repo "$T/repo" --repo "$T/gone" backup files "$T/src"
+  grep -q "lifeboat copy --from $T/repo --to $T/gone" "$T/err" || fail "no catch-up hint"
+  # A url carrying credentials is refused without being echoed.
+  expect_rc 2 lb --repo "$T/repo" --repo 's3://AKIDCLITEST:verysecretvalue@bucket/x' restore latest --target "$T/r4"
+  ! grep -q -e verysecretvalue -e AKIDCLITEST "$T/out" "$T/err" || fail "a url's credentials were echoed"
+  expect_rc 2 lb --repo 's3://bucket/x?secret_access_key=verysecretvalue' snapshots
+  ! grep -q verysecretvalue "$T/out" "$T/err" || fail "a url's secret option was echoed"
   expect_rc 7 lb --repo "$T/gone" --repo "$T/gone2" restore latest --target "$T/restore2"
   grep -q "gone2" "$T/err" || fail "the last error does not name the repository"
 }

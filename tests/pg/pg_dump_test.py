@@ -47,7 +47,8 @@ class Env:
     def run(self, args, cluster=None, check=True, timeout=600, popen=False):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "LIFEBOAT"))}
         env.update({"LIFEBOAT_REPO": self.repo, "LIFEBOAT_CACHE_DIR": self.cache,
-                    "LIFEBOAT_PASSWORD_FILE": self.pw, "LIFEBOAT_TEST_FAST_KDF": "1"})
+                    "LIFEBOAT_PASSWORD_FILE": self.pw, "LIFEBOAT_TEST_FAST_KDF": "1",
+                    "LIFEBOAT_AUDIT_LOG": os.path.join(self.work, "audit.log")})
         if cluster is not None:
             env.update({k: v for k, v in cluster.env().items() if k.startswith("PG")})
         cmd = [LIFEBOAT] + args

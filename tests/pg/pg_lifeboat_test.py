@@ -47,6 +47,11 @@ class Env:
             f.write("pg test password\n")
         os.chmod(self.pw, 0o600)
         ph._chown_postgres(self.pw)
+        # Written by root (restores) and postgres (the rest, and restore_command's wal-get).
+        self.audit_log = os.path.join(self.work, "audit.log")
+        open(self.audit_log, "a").close()
+        os.chmod(self.audit_log, 0o600)
+        ph._chown_postgres(self.audit_log)
         self.run(["init"])
         self.run(["key", "add", "--generate-key-file", self.key])
         ph._chown_postgres(self.repo, recursive=True)
@@ -55,7 +60,8 @@ class Env:
     def base_env(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "LIFEBOAT"))}
         env.update({"LIFEBOAT_REPO": self.repo, "LIFEBOAT_CACHE_DIR": self.cache,
-                    "LIFEBOAT_KEY_FILE": self.key, "LIFEBOAT_TEST_FAST_KDF": "1"})
+                    "LIFEBOAT_KEY_FILE": self.key, "LIFEBOAT_TEST_FAST_KDF": "1",
+                    "LIFEBOAT_AUDIT_LOG": self.audit_log})
         if not os.path.exists(self.key):
             env.pop("LIFEBOAT_KEY_FILE")
             env["LIFEBOAT_PASSWORD_FILE"] = self.pw
@@ -78,7 +84,8 @@ class Env:
         return p
 
     def archive_command(self, source="main"):
-        return (f"LIFEBOAT_CACHE_DIR={self.cache} {self.lb} --repo {self.repo} "
+        return (f"LIFEBOAT_CACHE_DIR={self.cache} LIFEBOAT_AUDIT_LOG={self.audit_log} "
+                f"{self.lb} --repo {self.repo} "
                 f"--key-file {self.key} pg wal-push --source {source} %p")
 
     def start_primary(self):
@@ -187,6 +194,9 @@ def case_pitr(env):
         assert out["started"] and out["total_seconds"] > 0, out
         assert "recovery stopping" in out["recovery_point"], out
         check_state(env, port, log, t, f"target {i + 1}")
+        with open(os.path.join(pgdata, "postgresql.auto.conf")) as f:
+            conf = f.read()
+        assert "--audit-log" in conf and env.audit_log in conf, "restore_command lacks the audit log"
         assert os.path.exists(os.path.join(pgdata, "lifeboat-spool", ".lock")), "no WAL prefetch ran"
         conn = env.connect_restored(port)
         with conn.cursor() as cur:
@@ -197,6 +207,16 @@ def case_pitr(env):
         conn.close()
         env.stop_restored(pgdata)
     assert full["id"] in used and incr["id"] in used, (used, full["id"], incr["id"])
+    # The restores and the wal-get calls of their recoveries (restore_command, run by the
+    # restored servers) are on the audit trail, and its chain verifies.
+    recs = [json.loads(line) for line in open(env.audit_log)]
+    ops = [r["operation"] for r in recs]
+    assert ops.count("pg restore") >= len(targets), ops
+    gets = [r for r in recs if r["operation"] == "pg wal-get"]
+    assert gets and all(r["exit_code"] == 0 for r in gets), gets[:3]
+    assert not any(r["operation"] == "pg wal-push" and r["exit_code"] == 0 for r in recs), ops
+    p = env.run(["audit", "verify"], as_pg=False)
+    assert "no problems were found" in p.stdout, p.stdout
     env.pitr_log = log
     env.full_id = full["id"]
 
@@ -474,21 +494,23 @@ def case_archive_broken(env):
 
 
 def case_two_repos(env):
-    """wal-push with --repo given twice writes every segment to both repositories; with the
-    first one gone, a PITR falls back to the second for the base backup and for every WAL
-    file, and matches row by row."""
+    """wal-push and pg backup with --repo given twice write every segment and the base backup
+    to both repositories; with the first one gone, a PITR falls back to the second for the
+    base backup and for every WAL file, and matches row by row."""
     c = env.primary
     second = os.path.join(env.work, "repo2")
     env.run(["--repo", second, "init"])
-    both = (f"LIFEBOAT_CACHE_DIR={env.cache} {env.lb} --repo {env.repo} --repo {second} "
+    both = (f"LIFEBOAT_CACHE_DIR={env.cache} LIFEBOAT_AUDIT_LOG={env.audit_log} "
+            f"{env.lb} --repo {env.repo} --repo {second} "
             f"--key-file {env.key} pg wal-push --source main %p")
     c.psql(f"ALTER SYSTEM SET archive_command = '{both}'")
     c.psql("SELECT pg_reload_conf()")
     try:
         wl = rv.Workload(c, rate=200, seed=SEED + 6).start()
         time.sleep(0.5)
-        b = json.loads(env.run(["--repo", second, "--json", "pg", "backup", "--type", "full"],
-                               cluster=c).stdout)
+        # Written to the first repository and copied (with its WAL) into the second.
+        b = json.loads(env.run(["--repo", env.repo, "--repo", second, "--json", "pg", "backup",
+                                "--type", "full"], cluster=c).stdout)
         time.sleep(1.0)
         log = wl.stop()
         c.switch_wal_and_wait_archived()
