@@ -118,9 +118,16 @@ class Lab:
         for k in list(os.environ):
             if k.startswith(("AWS_", "LIFEBOAT_", "PG")):
                 del os.environ[k]
+        # One audit log for every lifeboat of the test, root's and postgres's (also those the
+        # servers run), here and not in either user's home.
+        self.audit_log = os.path.join(self.work, "audit.log")
+        open(self.audit_log, "a").close()
+        os.chmod(self.audit_log, 0o600)
+        ph._chown_postgres(self.audit_log)
+        self.logs.append(self.audit_log)
         os.environ.update({"AWS_SHARED_CREDENTIALS_FILE": self.credentials,
                            "AWS_CONFIG_FILE": self.aws_config, "AWS_REGION": R.DEFAULT_REGION,
-                           "LIFEBOAT_TEST_FAST_KDF": "1"})
+                           "LIFEBOAT_TEST_FAST_KDF": "1", "LIFEBOAT_AUDIT_LOG": self.audit_log})
         for user in ("root", "pg"):
             d = os.path.join(self.work, f"cache-{user}")
             os.makedirs(d)
