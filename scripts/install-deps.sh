@@ -10,7 +10,7 @@ PKGS=(
   postgresql-15 postgresql-contrib libpq-dev
   python3 python3-psycopg2 procps psmisc util-linux strace
   libcurl4-openssl-dev
-  radosgw ceph-mon ceph-osd ceph-common python3-boto3 curl iproute2
+  radosgw ceph-mon ceph-osd ceph-common python3-boto3 curl iproute2 openssl
 )
 if [ "${LIFEBOAT_BENCH:-0}" = 1 ]; then
   PKGS+=(restic hyperfine time pgbackrest)
