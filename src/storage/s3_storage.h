@@ -87,7 +87,9 @@ class S3Storage final : public Storage {
   Status ResponseError(const Call& call, long status, const HttpHeaders& headers,
                        ByteSpan body) const;
 
-  Status PutSingle(std::string_view name, ByteSpan data, bool exclusive);
+  // sha256_hex: PutOptions::sha256_hex (hashed here when it is not 64 hex digits).
+  Status PutSingle(std::string_view name, ByteSpan data, bool exclusive,
+                   std::string_view sha256_hex = {});
   Status PutMultipart(std::string_view name, ByteSpan data);
   Status ConfirmOurExclusivePut(std::string_view name, ByteSpan data);
   // Whether the server honours If-None-Match: * (probes once under kAuto).

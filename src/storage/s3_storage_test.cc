@@ -476,6 +476,23 @@ TEST_F(FakeS3Test, ConcurrentRequestsShareConnections) {
   EXPECT_EQ(ListNames(s3, "data/").size(), 160u);
 }
 
+TEST_F(FakeS3Test, PutSignsWithTheCallersSha256) {
+  S3Storage& s3 = Open();
+  const Bytes data = Pattern(100'000, 7);
+  ASSERT_OK(s3.Put("data/given", data, {.sha256_hex = Sha256Hex(data)}));
+  EXPECT_EQ(server_->Object("repo/data/given"), data);
+  // The hint is what is sent: a wrong one is refused by the server (and not retried away).
+  const std::string wrong = Sha256Hex(AsBytes("something else"));
+  const Status refused = s3.Put("data/wrong", data, {.sha256_hex = wrong});
+  EXPECT_FALSE(refused.ok());
+  EXPECT_TRUE(Contains(refused.ToString(), "XAmzContentSHA256Mismatch")) << refused.ToString();
+  EXPECT_FALSE(server_->Object("repo/data/wrong").has_value());
+  // What is not 64 lower-case hex digits is no hash: the driver hashes the data itself.
+  ASSERT_OK(s3.Put("data/malformed", data, {.sha256_hex = "abc"}));
+  ASSERT_OK(s3.Put("data/upper", data, {.sha256_hex = wrong.substr(0, 63) + "A"}));
+  EXPECT_EQ(server_->Object("repo/data/upper"), data);
+}
+
 // ---------------------------------------------------------------------------------------
 // Against a real server: LIFEBOAT_TEST_S3_BUCKET plus the AWS_* variables (tests/s3/rgw.py).
 
