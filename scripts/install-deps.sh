@@ -11,7 +11,7 @@ PKGS=(
   postgresql-15 postgresql-contrib libpq-dev
   python3 python3-psycopg2 procps psmisc util-linux strace
   libcurl4-openssl-dev
-  radosgw ceph-mon ceph-osd ceph-common python3-boto3 curl iproute2
+  radosgw ceph-mon ceph-osd ceph-common python3-boto3 curl iproute2 openssl
 )
 # The dashboard test drives a headless browser; LIFEBOAT_NO_BROWSER=1 leaves it out (the
 # test then reports itself skipped).

@@ -327,7 +327,8 @@ Status BlobWriter::WritePack(std::unique_ptr<PackBuilder> pack) {
   Bytes bytes = pack->Finish(repo_.key().enc, entries);
   pack.reset();
   crypto::Id pid = crypto::Sha256(bytes);
-  Status s = repo_.storage().Put(PackName(pid), bytes);
+  const std::string hex = pid.Hex();
+  Status s = repo_.storage().Put(PackName(pid), bytes, {.sha256_hex = hex});
   std::vector<IndexPack> to_index;
   {
     std::lock_guard lock(mu_);
@@ -349,7 +350,8 @@ Status BlobWriter::WritePack(std::unique_ptr<PackBuilder> pack) {
 Status BlobWriter::WriteIndex(std::vector<IndexPack> packs) {
   Bytes run = EncodeRun(packs);
   auto [id, sealed] = SealIndexFile(repo_.key(), run);
-  Status s = repo_.storage().Put(IndexName(id), sealed);
+  const std::string hex = id.Hex();
+  Status s = repo_.storage().Put(IndexName(id), sealed, {.sha256_hex = hex});
   std::lock_guard lock(mu_);
   if (!s.ok()) {
     s = s.WithContext(fmt::format("upload index '{}'", id.Short()));

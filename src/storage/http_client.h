@@ -88,7 +88,9 @@ class HttpClient {
   const HttpClientOptions options_;
   std::unique_ptr<Shared> shared_;  // DNS and TLS session cache shared by all handles
   std::mutex mu_;
-  std::vector<void*> idle_;  // guarded by mu_: CURL easy handles with their open connection
+  // Guarded by mu_: idle handles (a CURL easy handle and its last socket), each keeping its
+  // open connection.
+  std::vector<void*> idle_;
 };
 
 }  // namespace lb::storage

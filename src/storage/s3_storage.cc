@@ -46,6 +46,11 @@ bool IsMd5Hex(std::string_view s) {
   return s.size() == 32 && s.find_first_not_of("0123456789abcdefABCDEF") == std::string_view::npos;
 }
 
+// The form x-amz-content-sha256 takes: 64 lower-case hex digits.
+bool IsSha256Hex(std::string_view s) {
+  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
 std::string Unquote(std::string_view etag) {
   if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
     etag = etag.substr(1, etag.size() - 2);
@@ -367,10 +372,11 @@ Status S3Storage::Put(std::string_view name, ByteSpan data, PutOptions opts) {
   if (!opts.exclusive && data.size() > options_.multipart_threshold) {
     return PutMultipart(name, data);
   }
-  return PutSingle(name, data, opts.exclusive);
+  return PutSingle(name, data, opts.exclusive, opts.sha256_hex);
 }
 
-Status S3Storage::PutSingle(std::string_view name, ByteSpan data, bool exclusive) {
+Status S3Storage::PutSingle(std::string_view name, ByteSpan data, bool exclusive,
+                            std::string_view sha256_hex) {
   const std::string key = KeyOf(name);
   if (data.size() > kMaxSinglePut) {
     return Err(Code::kInvalidArgument, "put '{}': {} bytes is more than one S3 PUT takes (5 GiB){}",
@@ -393,7 +399,8 @@ Status S3Storage::PutSingle(std::string_view name, ByteSpan data, bool exclusive
             .display = UrlOf(key),
             .headers = NewObjectHeaders(),
             .body = data,
-            .payload_sha256 = Sha256Hex(data)};
+            .payload_sha256 = IsSha256Hex(sha256_hex) ? std::string(sha256_hex)
+                                                      : Sha256Hex(data)};
   if (exclusive) {
     call.headers.emplace_back("If-None-Match", "*");
     // So that a 412 on the first attempt cannot be the answer to a resend of our own put.

@@ -95,7 +95,9 @@ class S3Storage final : public Storage {
   // one byte to learn S3's error code, which a HEAD answer cannot carry.
   Status HeadRefused(const Call& head, const HttpResponse& refused) const;
 
-  Status PutSingle(std::string_view name, ByteSpan data, bool exclusive);
+  // sha256_hex: PutOptions::sha256_hex (hashed here when it is not 64 hex digits).
+  Status PutSingle(std::string_view name, ByteSpan data, bool exclusive,
+                   std::string_view sha256_hex = {});
   Status PutMultipart(std::string_view name, ByteSpan data);
   Status ConfirmOurExclusivePut(std::string_view name, ByteSpan data);
   // Whether the server honours If-None-Match: * (probes once under kAuto).

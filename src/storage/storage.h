@@ -26,6 +26,12 @@ struct PutOptions {
   // Fail with kAlreadyExists instead of replacing an existing object. Drivers implement it
   // atomically where they can (posix: link(2); s3: If-None-Match: *).
   bool exclusive = false;
+  // The SHA-256 of `data` as 64 lower-case hex digits, when the caller has it anyway (packs
+  // and index files are named by it), so that a driver which needs it (s3 signs every body
+  // with it) does not hash the data again. It must be right: the s3 server refuses a body
+  // whose hash differs. Drivers ignore it when they have no use for it, or when it is not
+  // 64 hex digits.
+  std::string_view sha256_hex = {};
 };
 
 struct Capabilities {

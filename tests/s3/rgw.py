@@ -34,6 +34,11 @@ lets the OSD write its memory to the OSD directory and the next start reads it b
 crash (`stop(graceful=False)`) loses every object. `restart_gateway()` restarts radosgw
 alone and keeps everything; `kill_gateway()` leaves the port closed until then.
 
+HTTPS: `RGW(tls=True)` (CLI `--tls`) also serves HTTPS on a second free loopback port,
+with a self-signed certificate for 127.0.0.1 (and localhost) made by openssl in the
+workdir: `tls_endpoint` ("https://127.0.0.1:PORT") and `ca_file` (the certificate, which is
+its own CA). For clients that insist on TLS (pgBackRest) and for TLS code paths.
+
 Environment:
   LIFEBOAT_RGW_KEEP  1: stop the daemons but keep their directories (for debugging)
 
@@ -47,8 +52,8 @@ Usage:
         subprocess.run([...], env=rgw.env("b"), check=True)
 
 CLI:
-    rgw.py run [--bucket B]... [--proxy] -- CMD ARGS...   # CMD's exit status
-    rgw.py serve [--bucket B]... [--proxy]                # prints exports, waits for ^C
+    rgw.py run [--bucket B]... [--proxy] [--tls] -- CMD ARGS...   # CMD's exit status
+    rgw.py serve [--bucket B]... [--proxy] [--tls]        # prints exports, waits for ^C
 """
 
 from __future__ import annotations
@@ -220,11 +225,14 @@ def require_boto3():
 
 def boto3_client(endpoint: str, access_key: str, secret_key: str,
                  region: str = DEFAULT_REGION, max_attempts: int = 3,
-                 connect_timeout: float = 10, read_timeout: float = 60, **config):
+                 connect_timeout: float = 10, read_timeout: float = 60,
+                 verify: str | bool | None = None, **config):
     """A boto3 S3 client for a path-style endpoint. max_attempts counts the first try
     (1 = no retries; retry mode "standard"). Checksums are computed only where S3
     requires them (botocore >= 1.36 would add CRC32 to every upload otherwise), so old
-    and new botocore send the same requests. config: more botocore Config arguments."""
+    and new botocore send the same requests. verify: for https, a CA bundle path (e.g.
+    RGW.ca_file) or False; None = the default bundle. config: more botocore Config
+    arguments."""
     import boto3
     from botocore.config import Config
     kw = dict(s3={"addressing_style": "path"}, signature_version="s3v4",
@@ -237,7 +245,8 @@ def boto3_client(endpoint: str, access_key: str, secret_key: str,
     except TypeError:  # botocore < 1.36 has neither option nor the behaviour
         cfg = Config(**kw)
     return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=access_key,
-                        aws_secret_access_key=secret_key, region_name=region, config=cfg)
+                        aws_secret_access_key=secret_key, region_name=region, config=cfg,
+                        verify=verify)
 
 
 # --------------------------------------------------------------------------------------
@@ -403,19 +412,21 @@ class RGW:
 
     memstore_bytes: the OSD's capacity (RAM, taken only as filled; writes fail when
       it is 95% full). conf: extra [global] settings {name: value}, winning over ours.
+    tls: also serve HTTPS on tls_port with a self-signed certificate (ca_file).
     start_timeout: seconds for the gateway to answer HTTP.
     Attributes once started: endpoint ("http://127.0.0.1:PORT"), host, port,
-    access_key, secret_key, region, user_id, workdir.
+    access_key, secret_key, region, user_id, workdir; with tls also tls_endpoint
+    ("https://127.0.0.1:PORT"), tls_port and ca_file.
     Not thread-safe: one thread drives a gateway (requests may come from any thread).
     """
 
     def __init__(self, workdir: str | None = None, memstore_bytes: int = 4 << 30,
                  conf: dict | None = None, start_timeout: float = 60,
-                 region: str = DEFAULT_REGION, name: str = "rgw"):
-        for p in _PROGRAMS:
+                 region: str = DEFAULT_REGION, name: str = "rgw", tls: bool = False):
+        for p in _PROGRAMS + (("openssl",) if tls else ()):
             if shutil.which(p) is None:
                 raise RGWError(f"'{p}' not found\nhint: run scripts/install-deps.sh "
-                               "(packages radosgw ceph-mon ceph-osd)")
+                               "(packages radosgw ceph-mon ceph-osd openssl)")
         _install_handlers()
         self.name = name
         self._owns_workdir = workdir is None
@@ -428,6 +439,8 @@ class RGW:
         self.host = "127.0.0.1"
         self.mon_port = 0
         self.port = 0
+        self.tls = tls
+        self.tls_port = 0
         self.user_id = "lifeboat-test"
         self.access_key = _random_key(20, string.ascii_uppercase + string.digits)
         self.secret_key = _random_key(40, string.ascii_letters + string.digits)
@@ -437,6 +450,7 @@ class RGW:
         self.start_seconds = None       # wall time of the last start()
         self.conf_path = os.path.join(self.workdir, "ceph.conf")
         self.log_dir = os.path.join(self.workdir, "log")
+        self.ca_file = os.path.join(self.workdir, "tls", "cert.pem") if tls else None
         with _lock:
             _gateways.append(self)
         if self._owns_workdir:
@@ -447,6 +461,11 @@ class RGW:
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def tls_endpoint(self) -> str | None:
+        """"https://127.0.0.1:PORT" with tls, else None."""
+        return f"https://{self.host}:{self.tls_port}" if self.tls else None
 
     @property
     def running(self) -> bool:
@@ -673,10 +692,16 @@ class RGW:
     def _write_conf(self):
         lines = ["[global]"]
         lines += [f"{k} = {v}" for k, v in self._settings().items()]
+        frontends = f"beast endpoint=127.0.0.1:{self.port}"
+        if self.tls:
+            tls_dir = os.path.join(self.workdir, "tls")
+            frontends += (f" ssl_endpoint=127.0.0.1:{self.tls_port}"
+                          f" ssl_certificate={tls_dir}/cert.pem"
+                          f" ssl_private_key={tls_dir}/key.pem")
         lines += [
             "",
             "[client.rgw.a]",
-            f"rgw frontends = beast endpoint=127.0.0.1:{self.port}",
+            f"rgw frontends = {frontends}",
             "rgw thread pool size = 16",
             "rgw enable usage log = false",
             "rgw enable ops log = false",
@@ -697,14 +722,30 @@ class RGW:
             self.port = free_port()
         for sub in ("run", "log", "crash", "mon", "osd/ceph-0", "rgw"):
             os.makedirs(os.path.join(self.workdir, sub), exist_ok=True)
+        if self.tls:
+            self.tls_port = free_port()
+            while self.tls_port in (self.mon_port, self.port):
+                self.tls_port = free_port()
+            self._make_certificate()
         self._write_conf()
         monmap = os.path.join(self.workdir, "monmap")
         self._run(["monmaptool", "--create", "--addv", "a", f"[v2:127.0.0.1:{self.mon_port}]",
                    "--fsid", self._fsid, monmap])
         self._run(["ceph-mon", "-c", self.conf_path, "--mkfs", "-i", "a", "--monmap", monmap])
 
+    def _make_certificate(self):
+        """A self-signed certificate (its own CA) for 127.0.0.1 and localhost."""
+        tls_dir = os.path.join(self.workdir, "tls")
+        os.makedirs(tls_dir, mode=0o700, exist_ok=True)
+        self._run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+                   "-subj", "/CN=127.0.0.1",
+                   "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                   "-addext", "basicConstraints=critical,CA:TRUE",
+                   "-keyout", os.path.join(tls_dir, "key.pem"),
+                   "-out", os.path.join(tls_dir, "cert.pem")])
+
     def _wipe(self):
-        for sub in ("run", "log", "crash", "mon", "osd", "rgw", "monmap", "ceph.conf"):
+        for sub in ("run", "log", "crash", "mon", "osd", "rgw", "tls", "monmap", "ceph.conf"):
             p = os.path.join(self.workdir, sub)
             if os.path.isdir(p):
                 shutil.rmtree(p, ignore_errors=True)
@@ -803,7 +844,9 @@ class RGW:
                     body = c.getresponse().read()
                 finally:
                     c.close()
-                if b"ListAllMyBucketsResult" in body:
+                if b"ListAllMyBucketsResult" in body and (
+                        not self.tls or _listener_pid(self.tls_port)
+                        in (0, self._procs["radosgw"].pid)):
                     return
             except (OSError, http.client.HTTPException):
                 pass
@@ -829,7 +872,7 @@ class RGW:
 # --------------------------------------------------------------------------------------
 
 def _start_for_cli(args):
-    rgw = RGW(memstore_bytes=args.memstore_mib << 20)
+    rgw = RGW(memstore_bytes=args.memstore_mib << 20, tls=args.tls)
     rgw.start()
     for b in args.bucket:
         rgw.create_bucket(b)
@@ -848,6 +891,13 @@ def _proxy_vars(proxy) -> dict:
             "LIFEBOAT_TEST_S3_PROXY_CONTROL": proxy.control_url}
 
 
+def _tls_vars(rgw) -> dict:
+    if not rgw.tls:
+        return {}
+    return {"LIFEBOAT_TEST_S3_TLS_ENDPOINT": rgw.tls_endpoint,
+            "LIFEBOAT_TEST_S3_CA_FILE": rgw.ca_file}
+
+
 def _cmd_run(args) -> int:
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not cmd:
@@ -858,6 +908,7 @@ def _cmd_run(args) -> int:
     try:
         env = rgw.env(args.bucket[0] if args.bucket else None)
         env.update(_proxy_vars(proxy))
+        env.update(_tls_vars(rgw))
         # The terminal's ^C reaches CMD itself; SIGTERM and SIGHUP sent to us are passed
         # on. Either way we wait for CMD, then stop the gateway.
         try:
@@ -892,7 +943,7 @@ def _cmd_serve(args) -> int:
     rgw, proxy = _start_for_cli(args)
     try:
         for k, v in {**rgw.env_vars(args.bucket[0] if args.bucket else None),
-                     **_proxy_vars(proxy)}.items():
+                     **_proxy_vars(proxy), **_tls_vars(rgw)}.items():
             print(f"export {k}={v}")
         print(f"# workdir {rgw.workdir}; started in {rgw.start_seconds:.1f} s; "
               "^C or SIGTERM stops it", flush=True)
@@ -923,6 +974,9 @@ def main(argv=None) -> int:
         p.add_argument("--proxy", action="store_true",
                        help="also start fault_proxy.py in front (mode pass) and export "
                             "LIFEBOAT_TEST_S3_PROXY_ENDPOINT and _CONTROL")
+        p.add_argument("--tls", action="store_true",
+                       help="also serve HTTPS with a self-signed certificate and export "
+                            "LIFEBOAT_TEST_S3_TLS_ENDPOINT and LIFEBOAT_TEST_S3_CA_FILE")
         if name == "run":
             p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
     args = ap.parse_args(argv)

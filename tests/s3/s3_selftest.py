@@ -10,6 +10,7 @@ Gateway, and a record of what this RGW does where S3 implementations differ.
   - the proxy: byte-for-byte forwarding (SigV4 still verifies), every fault kind once,
     then p=0.3 over a workload with a retrying client (data must round-trip, every kind
     must have happened), "down" failing fast, control endpoint and control file;
+  - HTTPS: RGW(tls=True) with its self-signed certificate;
   - lifecycle: two gateways at once, stop/start and restart_gateway keep data, the CLI,
     and no daemon left behind after success, a failed assertion, SIGINT or SIGKILL.
 Exits non-zero on any failure; the last line is 'N passed, N failed'.
@@ -426,6 +427,38 @@ def test_two_and_restart(g, b):
           f"{time.monotonic() - t0:.2f} s")
 
 
+def test_tls():
+    """RGW(tls=True): HTTPS with the self-signed certificate, beside plain HTTP."""
+    import http.client
+    import ssl
+    with R.RGW(tls=True) as g:
+        g.create_bucket("tls")
+        ctx = ssl.create_default_context(cafile=g.ca_file)
+        c = http.client.HTTPSConnection(g.host, g.tls_port, context=ctx, timeout=10)
+        try:
+            c.request("GET", "/")
+            anon = b"ListAllMyBucketsResult" in c.getresponse().read()
+        finally:
+            c.close()
+        s3 = g.client(endpoint=g.tls_endpoint, verify=g.ca_file)
+        s3.put_object(Bucket="tls", Key="k", Body=b"over tls")
+        via_http = get_bytes(g.client(), "tls", "k")
+        untrusted = ssl.create_default_context()
+        c = http.client.HTTPSConnection(g.host, g.tls_port, context=untrusted, timeout=10)
+        try:
+            c.request("GET", "/")
+            refused = None
+        except ssl.SSLCertVerificationError as e:
+            refused = type(e).__name__
+        finally:
+            c.close()
+        check("tls=True: HTTPS verifies with ca_file, HTTP still served, unknown CA refused",
+              anon and via_http == b"over tls" and refused == "SSLCertVerificationError"
+              and g.tls_endpoint == f"https://127.0.0.1:{g.tls_port}"
+              and g.tls_port not in (g.port, g.mon_port),
+              f"{g.start_seconds:.2f} s, {g.tls_endpoint}, {refused}")
+
+
 CHILD = textwrap.dedent("""
     import json, os, sys, time
     sys.path.insert(0, {here!r})
@@ -558,6 +591,7 @@ def main():
             workdir = g.workdir
         check("no daemon left after close, directory removed",
               not wait_gone(pids, 5) and not os.path.exists(workdir))
+        test_tls()
         test_cli()
         test_no_leftovers()
     except Exception as e:
