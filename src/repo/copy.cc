@@ -534,7 +534,7 @@ Result<CopyResult> Copier::Run() {
   std::unordered_map<crypto::Id, const Snapshot*, crypto::IdHash> source_by_id;
   for (const auto& s : all) source_by_id.emplace(s.id, &s);
 
-  std::vector<const Snapshot*> todo;
+  std::vector<const Snapshot*> to_copy;
   for (const auto& s : all) {
     if (!named.empty() && !named.count(s.id)) continue;
     if (!opts_.filter.Matches(s) || s.time_ns < opts_.since_ns) continue;
@@ -543,14 +543,14 @@ Result<CopyResult> Copier::Run() {
       res.snapshots_skipped++;
       res.skipped.push_back(s);
     } else {
-      todo.push_back(&s);
+      to_copy.push_back(&s);
     }
   }
-  if (opts_.progress) opts_.progress->snapshots_total += todo.size();
-  if (todo.empty()) return res;
+  if (opts_.progress) opts_.progress->snapshots_total += to_copy.size();
+  if (to_copy.empty()) return res;
 
   LB_RETURN_IF_ERROR(Prepare());
-  for (const Snapshot* s : todo) {
+  for (const Snapshot* s : to_copy) {
     // The parent becomes the target's copy of it, when the target has one.
     std::optional<crypto::Id> parent;
     if (s->parent) {
@@ -601,21 +601,21 @@ Result<NamedCopyResult> CopyNamedObjects(Repository& from, Repository& to,
     have.insert(o.name);
     return Status::Ok();
   }));
-  std::vector<storage::ObjectInfo> todo;
+  std::vector<storage::ObjectInfo> missing;
   LB_RETURN_IF_ERROR(from.storage().List(prefix, [&](const storage::ObjectInfo& o) {
     if (opts.select && !opts.select(o.name)) res.objects_skipped++;
     else if (have.count(o.name)) res.objects_present++;
-    else todo.push_back(o);
+    else missing.push_back(o);
     return Status::Ok();
   }));
   // Oldest WAL first, so an interrupted copy leaves the target's archive without gaps
   // except near where it stopped.
-  std::sort(todo.begin(), todo.end(),
+  std::sort(missing.begin(), missing.end(),
             [](const storage::ObjectInfo& a, const storage::ObjectInfo& b) { return a.name < b.name; });
-  if (opts.progress) opts.progress->objects_total += todo.size();
+  if (opts.progress) opts.progress->objects_total += missing.size();
   if (opts.dry_run) {
-    res.objects_copied = todo.size();
-    for (const auto& o : todo) res.bytes_read += o.size;
+    res.objects_copied = missing.size();
+    for (const auto& o : missing) res.bytes_read += o.size;
     return res;
   }
 
@@ -630,7 +630,7 @@ Result<NamedCopyResult> CopyNamedObjects(Repository& from, Repository& to,
   {
     size_t threads = opts.threads ? opts.threads : ThreadPool::DefaultThreads();
     ThreadPool pool(threads, threads);
-    for (const auto& o : todo) {
+    for (const auto& o : missing) {
       if (failed) break;
       pool.Submit([&, name = o.name] {
         if (failed) return;
